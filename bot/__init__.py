@@ -1,0 +1,1 @@
+"""Everything GitHub-facing: the webhook app, App auth, API client, publishing."""

@@ -1,0 +1,86 @@
+"""`provenfix analyze`: the pipeline on a local git repository."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from jobs.diff import open_repo, resolve
+from jobs.errors import ConfigError
+from jobs.factory import build_pipeline
+from jobs.formats import RENDERERS
+from jobs.model import Report, Severity
+from jobs.pipeline import AnalysisRequest
+from jobs.repo_config import read_repo_settings
+from jobs.settings import AnalysisSettings, load_repo_config
+
+EXIT_FINDINGS = 3  # --fail-on matched: the analysis ran and found something that gates CI
+
+
+def add_analyze_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "analyze",
+        help="analyze what a change (base..head) introduces",
+        description=(
+            "Analyze the change from the merge base of BASE and HEAD to HEAD in a local git "
+            "repository. Exit 0 when the analysis ran, 2 for usage or configuration errors, "
+            f"{EXIT_FINDINGS} when --fail-on matched, 1 for internal errors."
+        ),
+    )
+    parser.add_argument("--repo", type=Path, default=Path("."), help="repository path (default: .)")
+    parser.add_argument("--base", required=True, help="base revision, e.g. origin/main")
+    parser.add_argument("--head", default="HEAD", help="head revision (default: HEAD)")
+    parser.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    parser.add_argument("--output", type=Path, help="write the report here instead of stdout")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="settings file to use instead of .github/provenfix.yml at the base revision",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=["error", "warning", "info", "never"],
+        default="never",
+        help=f"exit {EXIT_FINDINGS} when a finding has at least this severity (default: never)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    parser.set_defaults(handler=run_analyze)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    repo_path = args.repo.resolve()
+    settings = _settings(args, repo_path)
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"[provenfix] {message}", file=sys.stderr, flush=True)
+
+    pipeline = build_pipeline(settings, progress=progress)
+    report = pipeline.run(AnalysisRequest(repo_path=repo_path, base=args.base, head=args.head))
+    rendered = RENDERERS[args.format](report)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(rendered, encoding="utf-8")
+        progress(f"report written to {args.output}")
+    else:
+        sys.stdout.write(rendered)
+    return EXIT_FINDINGS if _gates(report, args.fail_on) else 0
+
+
+def _settings(args: argparse.Namespace, repo_path: Path) -> AnalysisSettings:
+    if args.config is not None:
+        try:
+            text = args.config.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read --config {args.config}: {exc.strerror}") from None
+        return load_repo_config(text, source=str(args.config))
+    repo = open_repo(repo_path)
+    return read_repo_settings(repo, resolve(repo, args.base))
+
+
+def _gates(report: Report, fail_on: str) -> bool:
+    if fail_on == "never":
+        return False
+    threshold = Severity(fail_on).rank
+    return any(f.severity.rank >= threshold for f in report.findings)

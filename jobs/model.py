@@ -1,0 +1,212 @@
+"""The data model every pipeline stage reads and writes.
+
+All records are frozen: a stage returns new records instead of editing the ones
+it was given, so a report can always be traced back to the evidence behind it.
+Lines are 1-based and refer to the head version of a file; paths are
+repository-relative with '/' separators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    DEFECT = "defect"
+    SECURITY = "security"
+    PERFORMANCE = "performance"
+    MAINTAINABILITY = "maintainability"
+    TEST_FAILURE = "test-failure"
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "error": 2}[self.value]
+
+
+class FindingSource(StrEnum):
+    SEMGREP = "semgrep"
+    RADON = "radon"
+    TESTS = "tests"
+
+
+class ValidationStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NO_TESTS = "no_tests"
+    NOT_RUN = "not_run"
+    ERROR = "error"
+
+
+class SuggestionKind(StrEnum):
+    REPAIR = "repair"
+    OPTIMIZATION = "optimization"
+    REFACTOR = "refactor"
+
+
+@dataclass(frozen=True, order=True)
+class LineRange:
+    """An inclusive range of head-side lines."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.start < 1 or self.end < self.start:
+            raise ValueError(f"invalid line range {self.start}..{self.end}")
+
+    def overlaps(self, other: LineRange) -> bool:
+        return self.start <= other.end and other.start <= self.end
+
+    def __contains__(self, line: object) -> bool:
+        return isinstance(line, int) and self.start <= line <= self.end
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """One file the change touched, with the head lines it added or changed."""
+
+    path: str
+    old_path: str | None  # None when the file is new
+    added: tuple[LineRange, ...]
+    hunks: tuple[LineRange, ...]  # head-side extent of each diff hunk (anchoring)
+
+    @property
+    def is_new(self) -> bool:
+        return self.old_path is None
+
+    @property
+    def lines_added(self) -> int:
+        return sum(r.end - r.start + 1 for r in self.added)
+
+    def touches(self, lines: LineRange) -> bool:
+        return any(r.overlaps(lines) for r in self.added)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str  # stable fingerprint, see jobs.fingerprint
+    source: FindingSource
+    rule_id: str
+    category: Category
+    severity: Severity
+    path: str
+    start_line: int
+    end_line: int
+    message: str
+    function: str | None = None  # qualified name of the enclosing function
+    fix: str | None = None  # semgrep's proposed replacement text, when the rule has one
+    fix_span: tuple[int, int] | None = None  # byte offsets of the match the fix replaces
+
+
+@dataclass(frozen=True)
+class FunctionMetrics:
+    path: str
+    name: str  # qualified, e.g. Class.method
+    start_line: int
+    end_line: int
+    cc_head: int
+    cc_base: int | None  # None when the function is new
+    mi_head: float
+    mi_base: float | None
+
+
+@dataclass(frozen=True)
+class Validation:
+    status: ValidationStatus
+    tests_selected: int = 0
+    tests_run: int = 0
+    tests_failed: int = 0
+    new_failures: tuple[str, ...] = ()
+    fixed_tests: tuple[str, ...] = ()
+    flaky_tests: tuple[str, ...] = ()
+    duration_s: float = 0.0
+    detail: str = ""
+
+    @classmethod
+    def not_run(cls, detail: str) -> Validation:
+        return cls(status=ValidationStatus.NOT_RUN, detail=detail)
+
+
+@dataclass(frozen=True)
+class Weights:
+    alpha: float = 0.4
+    beta: float = 0.3
+    gamma: float = 0.3
+
+
+@dataclass(frozen=True)
+class ScoreComponents:
+    defect_density_before: float
+    defect_density_after: float
+    complexity_before: float
+    complexity_after: float
+    performance_efficiency: float | None
+    coverage: float | None
+
+
+@dataclass(frozen=True)
+class Score:
+    reliability: float
+    components: ScoreComponents
+    weights: Weights
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: str
+    finding_ids: tuple[str, ...]
+    kind: SuggestionKind
+    source: str  # semgrep-autofix, codemod:<name>, model:<name>
+    path: str
+    start_line: int
+    end_line: int
+    original: str
+    replacement: str
+    rationale: str
+    validation: Validation
+    score: Score
+
+    @property
+    def committable(self) -> bool:
+        """Only a suggestion the tests proved may be posted as a one-click change."""
+        return self.validation.status is ValidationStatus.PASSED
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    version: str
+    model: str | None = None
+    name: str = "provenfix"
+
+
+@dataclass(frozen=True)
+class Report:
+    tool: ToolInfo
+    repository: str
+    base: str  # the merge base the change is measured against
+    head: str
+    files_changed: int
+    lines_added: int
+    findings: tuple[Finding, ...]
+    metrics: tuple[FunctionMetrics, ...]
+    suggestions: tuple[Suggestion, ...]
+    skipped: tuple[Skipped, ...]
+    duration_s: float
+    stage_durations_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def suggestions_validated(self) -> int:
+        return sum(1 for s in self.suggestions if s.committable)

@@ -1,0 +1,246 @@
+"""semgrep stage: one semgrep run over every changed Python file.
+
+Our bundled rules always run; the repository's own config (`.semgrep.yml` or
+`.semgrep/`, read from the base revision) is added to the same invocation. If
+that config is broken, the scan is repeated with our rules only and the
+problem is reported under `skipped`, so a bad repo config never hides our
+findings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobs.analyzer import AnalysisPart
+from jobs.errors import ToolFailure
+from jobs.fingerprint import Fingerprinter
+from jobs.model import Category, Finding, FindingSource, Severity, Skipped
+from jobs.snapshot import Snapshot
+
+_SEVERITY = {
+    "CRITICAL": Severity.ERROR,
+    "ERROR": Severity.ERROR,
+    "HIGH": Severity.ERROR,
+    "WARNING": Severity.WARNING,
+    "MEDIUM": Severity.WARNING,
+    "INFO": Severity.INFO,
+    "LOW": Severity.INFO,
+    "INVENTORY": Severity.INFO,
+    "EXPERIMENT": Severity.INFO,
+}
+_CONFIG_ERROR_EXIT = 7  # semgrep: invalid configuration
+
+
+def bundled_rules_dir() -> Path:
+    """Our rules: $PROVENFIX_RULES_DIR, else rules/ beside the installed packages."""
+    configured = os.environ.get("PROVENFIX_RULES_DIR")
+    candidates = [Path(configured)] if configured else []
+    candidates.append(Path(__file__).resolve().parent.parent / "rules")
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise ToolFailure(
+        "bundled semgrep rules not found; set PROVENFIX_RULES_DIR to the rules/ folder"
+    )
+
+
+def semgrep_executable() -> str:
+    beside_python = Path(sys.executable).parent / "semgrep"
+    found = str(beside_python) if beside_python.exists() else shutil.which("semgrep")
+    if not found:
+        raise ToolFailure("semgrep is not installed; run scripts/setup or `pip install semgrep`")
+    return found
+
+
+@dataclass(frozen=True)
+class RepoRules:
+    """The repository's own semgrep config, written out where semgrep can read it."""
+
+    path: Path
+    origin: str  # repo-relative name, for messages
+
+
+class SemgrepAnalyzer:
+    name = "semgrep"
+
+    def __init__(
+        self,
+        rules_dir: Path,
+        *,
+        repo_rules: RepoRules | None = None,
+        timeout_s: float = 300.0,
+        executable: str | None = None,
+    ) -> None:
+        self._rules_dir = rules_dir
+        self._repo_rules = repo_rules
+        self._timeout_s = timeout_s
+        self._executable = executable
+
+    def analyze(self, snapshot: Snapshot, fingerprint: Fingerprinter) -> AnalysisPart:
+        targets = [f.change.path for f in snapshot.files]
+        if not targets:
+            return AnalysisPart()
+        skipped: list[Skipped] = []
+        configs = [self._rules_dir]
+        if self._repo_rules is not None:
+            problem = _precheck_repo_rules(self._repo_rules.path)
+            if problem:
+                skipped.append(Skipped(self._repo_rules.origin, problem))
+            else:
+                configs.append(self._repo_rules.path)
+        try:
+            output = self._scan(snapshot.root, targets, configs)
+        except _ConfigRejected as rejected:
+            if len(configs) == 1:
+                raise ToolFailure(f"bundled semgrep rules rejected: {rejected}") from None
+            skipped.append(
+                Skipped(
+                    self._repo_rules.origin if self._repo_rules else "semgrep config",
+                    f"repository semgrep config is invalid and was not used: {rejected}",
+                )
+            )
+            output = self._scan(snapshot.root, targets, configs[:1])
+        except subprocess.TimeoutExpired:
+            budget = f"time budget: semgrep ran over {self._timeout_s:.0f} s"
+            return AnalysisPart(skipped=(*skipped, *(Skipped(t, budget) for t in targets)))
+        findings = [
+            finding
+            for result in output.get("results", [])
+            if (finding := _to_finding(result, snapshot, fingerprint)) is not None
+        ]
+        skipped.extend(_target_errors(output))
+        return AnalysisPart(findings=tuple(findings), skipped=tuple(skipped))
+
+    def _scan(self, root: Path, targets: Sequence[str], configs: Sequence[Path]) -> Any:
+        command = [
+            self._executable or semgrep_executable(),
+            "scan",
+            "--json",
+            "--metrics=off",
+            "--disable-version-check",
+            "--no-git-ignore",
+            "--no-rewrite-rule-ids",
+            "--timeout",
+            "30",
+            "--timeout-threshold",
+            "3",
+            "--quiet",
+        ]
+        for config in configs:
+            command += ["--config", str(config)]
+        command += ["--", *targets]
+        proc = subprocess.run(
+            command,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=self._timeout_s,
+            env=_semgrep_env(os.environ),
+            check=False,
+        )
+        try:
+            output = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        except json.JSONDecodeError:
+            output = {}
+        if proc.returncode == _CONFIG_ERROR_EXIT or _has_rule_errors(output):
+            raise _ConfigRejected(_first_error(output, proc.stderr))
+        if proc.returncode not in (0, 1) or "results" not in output:
+            raise ToolFailure(
+                f"semgrep failed (exit {proc.returncode}): {_first_error(output, proc.stderr)}"
+            )
+        return output
+
+
+class _ConfigRejected(Exception):
+    pass
+
+
+def _semgrep_env(environ: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in environ.items() if not k.startswith("SEMGREP_APP")}
+    env.update(SEMGREP_SEND_METRICS="off", SEMGREP_ENABLE_VERSION_CHECK="0")
+    return env
+
+
+def _precheck_repo_rules(path: Path) -> str | None:
+    files = sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]
+    for file in files:
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            return f"repository semgrep config is not valid YAML ({exc.__class__.__name__})"
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("rules"), list):
+            return "repository semgrep config has no `rules:` list and was not used"
+    return None
+
+
+def _has_rule_errors(output: Any) -> bool:
+    return any(
+        str(err.get("type", "")).lower().find("rule") >= 0 and err.get("level") == "error"
+        for err in output.get("errors", [])
+        if isinstance(err, dict)
+    )
+
+
+def _first_error(output: Any, stderr: str) -> str:
+    for err in output.get("errors", []) if isinstance(output, dict) else []:
+        if isinstance(err, dict) and err.get("message"):
+            return " ".join(str(err["message"]).split())[:300]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no error message"
+
+
+def _target_errors(output: Any) -> list[Skipped]:
+    skipped: list[Skipped] = []
+    for err in output.get("errors", []):
+        if not isinstance(err, dict) or not err.get("path"):
+            continue
+        kind = str(err.get("type", "error"))
+        if isinstance(err.get("type"), list):
+            kind = str(err["type"][0])
+        skipped.append(Skipped(str(err["path"]), f"semgrep could not fully scan it: {kind}"))
+    return skipped
+
+
+def _to_finding(result: Any, snapshot: Snapshot, fingerprint: Fingerprinter) -> Finding | None:
+    versions = snapshot.file(str(result["path"]))
+    if versions is None:
+        return None
+    extra = result.get("extra", {})
+    metadata = extra.get("metadata") or {}
+    start, end = int(result["start"]["line"]), int(result["end"]["line"])
+    start_off, end_off = int(result["start"]["offset"]), int(result["end"]["offset"])
+    code = versions.head.text.encode()[start_off:end_off].decode(errors="replace")
+    function = versions.head.enclosing_function(start)
+    rule_id = str(result["check_id"])
+    return Finding(
+        id=fingerprint(rule_id, versions.change.path, function, code),
+        source=FindingSource.SEMGREP,
+        rule_id=rule_id,
+        category=_category(metadata),
+        severity=_SEVERITY.get(str(extra.get("severity", "WARNING")).upper(), Severity.WARNING),
+        path=versions.change.path,
+        start_line=start,
+        end_line=max(start, end),
+        message=" ".join(str(extra.get("message", rule_id)).split()),
+        function=function,
+        fix=extra.get("fix"),
+        fix_span=(start_off, end_off),
+    )
+
+
+def _category(metadata: Mapping[str, Any]) -> Category:
+    raw = str(metadata.get("category", "")).lower()
+    try:
+        return Category(raw)
+    except ValueError:  # repository rules use free-form categories
+        return Category.SECURITY if "secur" in raw else Category.DEFECT

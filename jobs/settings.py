@@ -1,0 +1,130 @@
+"""Analysis settings and the repository config file that overrides them.
+
+A repository tunes ProvenFix with `.github/provenfix.yml`, always read from the
+base side of a change: a pull request must not be able to switch off the checks
+that judge it. `load_repo_config` is pure and fails with a message naming the
+key and how to fix it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jobs.errors import ConfigError
+from jobs.model import Weights
+
+REPO_CONFIG_PATH = ".github/provenfix.yml"
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    complexity_threshold: int = 10  # radon rank C starts above 10
+    complexity_increase: int = 3  # "notably worse" for a function already above the threshold
+    maintainability_threshold: float = 10.0  # radon MI rank C is below 10
+    disabled_rules: frozenset[str] = frozenset()
+    ignored_paths: tuple[str, ...] = ()
+    max_file_bytes: int = 1_000_000
+    max_files: int = 300
+    max_added_lines: int = 20_000
+    analysis_timeout_s: float = 300.0
+    weights: Weights = field(default_factory=Weights)
+    max_suggestions: int = 10
+
+    def is_ignored(self, path: str) -> bool:
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.ignored_paths)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Thresholds(_Strict):
+    complexity: int = Field(default=10, ge=1, le=200)
+    complexity_increase: int = Field(default=3, ge=1, le=200)
+    maintainability: float = Field(default=10.0, ge=0, le=100)
+
+
+class _Rules(_Strict):
+    disable: list[str] = Field(default_factory=list)
+
+
+class _Paths(_Strict):
+    ignore: list[str] = Field(default_factory=list)
+
+
+class _Limits(_Strict):
+    max_file_bytes: int = Field(default=1_000_000, ge=1_000)
+    max_files: int = Field(default=300, ge=1)
+    max_added_lines: int = Field(default=20_000, ge=1)
+    analysis_timeout_s: float = Field(default=300.0, gt=0, le=3600)
+
+
+class _Weights(_Strict):
+    alpha: float = Field(default=0.4, ge=0)
+    beta: float = Field(default=0.3, ge=0)
+    gamma: float = Field(default=0.3, ge=0)
+
+
+class _Score(_Strict):
+    weights: _Weights = Field(default_factory=_Weights)
+
+
+class _Suggestions(_Strict):
+    max: int = Field(default=10, ge=0, le=50)
+
+
+class RepoConfig(_Strict):
+    version: int = Field(default=1, ge=1, le=1)
+    thresholds: _Thresholds = Field(default_factory=_Thresholds)
+    rules: _Rules = Field(default_factory=_Rules)
+    paths: _Paths = Field(default_factory=_Paths)
+    limits: _Limits = Field(default_factory=_Limits)
+    score: _Score = Field(default_factory=_Score)
+    suggestions: _Suggestions = Field(default_factory=_Suggestions)
+
+
+def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSettings:
+    """Parse and validate a repository config; an empty file means defaults."""
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}: not valid YAML{where}; fix the syntax") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: must be a mapping of settings, got {type(raw).__name__}")
+    try:
+        config = RepoConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ConfigError(
+            f"{source}: {key}: {first['msg']} (see docs/configuration.md for the allowed keys)"
+        ) from None
+    weights = config.score.weights
+    if weights.alpha + weights.beta + weights.gamma <= 0:
+        raise ConfigError(f"{source}: score.weights: at least one weight must be positive")
+    return AnalysisSettings(
+        complexity_threshold=config.thresholds.complexity,
+        complexity_increase=config.thresholds.complexity_increase,
+        maintainability_threshold=config.thresholds.maintainability,
+        disabled_rules=frozenset(config.rules.disable),
+        ignored_paths=tuple(config.paths.ignore),
+        max_file_bytes=config.limits.max_file_bytes,
+        max_files=config.limits.max_files,
+        max_added_lines=config.limits.max_added_lines,
+        analysis_timeout_s=config.limits.analysis_timeout_s,
+        weights=Weights(alpha=weights.alpha, beta=weights.beta, gamma=weights.gamma),
+        max_suggestions=config.suggestions.max,
+    )
+
+
+def with_overrides(settings: AnalysisSettings, **changes: Any) -> AnalysisSettings:
+    return replace(settings, **changes)

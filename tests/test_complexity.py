@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import MakeRepo
+
+from jobs.complexity import ComplexityAnalyzer
+from jobs.diff import compute_change, open_repo
+from jobs.fingerprint import Fingerprinter
+from jobs.settings import AnalysisSettings
+from jobs.snapshot import take_snapshot
+
+
+def branchy(name: str, branches: int) -> str:
+    body = "".join(f"    if x == {i}:\n        return {i}\n" for i in range(branches))
+    return f"def {name}(x):\n{body}    return -1\n"
+
+
+def analyze(repo_path: Path, tmp: Path, settings: AnalysisSettings | None = None):  # type: ignore[no-untyped-def]
+    settings = settings or AnalysisSettings()
+    change = compute_change(open_repo(repo_path), "main", "pr")
+    snapshot = take_snapshot(change, settings, tmp / "snap")
+    return ComplexityAnalyzer(settings).analyze(snapshot, Fingerprinter())
+
+
+def test_change_that_pushes_a_function_over_the_limit(make_repo: MakeRepo, tmp_path: Path) -> None:
+    stable = branchy("stable", 14)  # already complex, untouched: never reported
+    repo = make_repo(
+        {"m.py": stable + "\n\n" + branchy("grows", 5)},
+        {"m.py": stable + "\n\n" + branchy("grows", 12)},
+    )
+    part = analyze(repo.path, tmp_path)
+    (finding,) = part.findings
+    assert finding.rule_id == "complexity-above-threshold"
+    assert finding.function == "grows"
+    assert finding.start_line == stable.count("\n") + 3  # the def line of `grows`
+    assert "13 (rank C)" in finding.message and "6 (rank B)" in finding.message
+    (metrics,) = part.metrics
+    assert (metrics.name, metrics.cc_base, metrics.cc_head) == ("grows", 6, 13)
+    assert metrics.mi_base is not None and metrics.mi_head < metrics.mi_base
+
+
+def test_already_complex_function_made_notably_worse(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo({"m.py": branchy("f", 12)}, {"m.py": branchy("f", 16)})
+    (finding,) = analyze(repo.path, tmp_path).findings
+    assert finding.rule_id == "complexity-increased"
+
+
+def test_small_increase_of_a_complex_function_is_not_reported(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo({"m.py": branchy("f", 12)}, {"m.py": branchy("f", 13)})
+    assert analyze(repo.path, tmp_path).findings == ()
+
+
+def test_threshold_is_configurable_and_methods_are_qualified(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    method = "class C:\n" + "".join("    " + line + "\n" for line in branchy("m", 4).splitlines())
+    repo = make_repo({"c.py": "class C:\n    pass\n"}, {"c.py": method})
+    part = analyze(repo.path, tmp_path, AnalysisSettings(complexity_threshold=3))
+    (finding,) = [f for f in part.findings if f.rule_id.startswith("complexity")]
+    assert finding.function == "C.m" and "new in this change" in finding.message
+    assert part.metrics[0].cc_base is None
