@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jobs.diff import open_repo, resolve
 from jobs.errors import ConfigError
-from jobs.factory import build_pipeline
+from jobs.factory import ValidationOptions, build_pipeline
 from jobs.formats import RENDERERS
 from jobs.model import Report, Severity
 from jobs.pipeline import AnalysisRequest
@@ -44,6 +44,22 @@ def add_analyze_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         default="never",
         help=f"exit {EXIT_FINDINGS} when a finding has at least this severity (default: never)",
     )
+    parser.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="do not run the tests: candidates are reported as not validated",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=["docker", "none"],
+        default="docker",
+        help="where the tests run: hardened Docker containers (default), or 'none' = this "
+        "machine's Python without isolation (only for throw-away CI runners)",
+    )
+    parser.add_argument(
+        "--install-command",
+        help="shell command that installs the project and its test dependencies in the sandbox",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     parser.set_defaults(handler=run_analyze)
 
@@ -56,7 +72,9 @@ def run_analyze(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[provenfix] {message}", file=sys.stderr, flush=True)
 
-    pipeline = build_pipeline(settings, progress=progress)
+    mode = "off" if args.no_validate else args.sandbox
+    options = ValidationOptions(mode=mode, install_command=args.install_command)
+    pipeline = build_pipeline(settings, validation=options, progress=progress)
     report = pipeline.run(AnalysisRequest(repo_path=repo_path, base=args.base, head=args.head))
     rendered = RENDERERS[args.format](report)
     if args.output:

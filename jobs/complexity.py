@@ -31,7 +31,7 @@ from jobs.snapshot import FileVersions, Snapshot
 
 
 @dataclass(frozen=True)
-class _Block:
+class FunctionBlock:
     name: str
     start: int
     end: int
@@ -64,8 +64,10 @@ class ComplexityAnalyzer:
     def _measure(
         self, versions: FileVersions, mi_head: float, mi_base: float | None
     ) -> Iterator[FunctionMetrics]:
-        head_blocks = _blocks(versions.head.text)
-        base_blocks = {b.name: b for b in _blocks(versions.base.text)} if versions.base else {}
+        head_blocks = function_blocks(versions.head.text)
+        base_blocks = (
+            {b.name: b for b in function_blocks(versions.base.text)} if versions.base else {}
+        )
         for block in head_blocks:
             if not versions.change.touches(LineRange(block.start, block.end)):
                 continue
@@ -156,9 +158,9 @@ def _ranked(cc: int) -> str:
     return f"{cc} (rank {cc_rank(cc)})"
 
 
-def _blocks(text: str) -> list[_Block]:
+def function_blocks(text: str) -> list[FunctionBlock]:
     """Every function and method with its qualified name, closures included."""
-    out: list[_Block] = []
+    out: list[FunctionBlock] = []
 
     def add(block: object, prefix: str) -> None:
         name = f"{prefix}{block.name}"  # type: ignore[attr-defined]
@@ -169,7 +171,7 @@ def _blocks(text: str) -> list[_Block]:
                 add(inner, f"{name}.")
             return
         out.append(
-            _Block(
+            FunctionBlock(
                 name,
                 block.lineno,  # type: ignore[attr-defined]
                 block.endline,  # type: ignore[attr-defined]

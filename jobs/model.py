@@ -109,6 +109,7 @@ class Finding:
     function: str | None = None  # qualified name of the enclosing function
     fix: str | None = None  # semgrep's proposed replacement text, when the rule has one
     fix_span: tuple[int, int] | None = None  # byte offsets of the match the fix replaces
+    test: str | None = None  # for test failures: the failing test's node id
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,26 @@ class FunctionMetrics:
     cc_base: int | None  # None when the function is new
     mi_head: float
     mi_base: float | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A proposed replacement of whole head lines, before anything proved it."""
+
+    id: str
+    finding_ids: tuple[str, ...]
+    kind: SuggestionKind
+    source: str  # semgrep-autofix, codemod:<name>, model:<name>
+    path: str
+    start_line: int
+    end_line: int
+    original: str  # exact head text of start_line..end_line, line endings included
+    replacement: str
+    description: str  # one line: what the change does
+
+    @property
+    def lines(self) -> LineRange:
+        return LineRange(self.start_line, self.end_line)
 
 
 @dataclass(frozen=True)

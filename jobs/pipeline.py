@@ -1,8 +1,7 @@
-"""The analysis pipeline: diff → snapshot → analyzers → filter by diff → report.
+"""The pipeline: diff → snapshot → analyze → filter by diff → generate → validate → score.
 
 `Pipeline.run` is what a queued job, the GitHub Action and the CLI all call.
-It knows nothing of GitHub; the concrete analyzers are chosen in
-`jobs.factory`.
+It knows nothing of GitHub; the concrete stages are chosen in `jobs.factory`.
 """
 
 from __future__ import annotations
@@ -17,10 +16,20 @@ from pathlib import Path
 from jobs import __version__
 from jobs.analyzer import AnalysisPart, Analyzer
 from jobs.diff import Change, compute_change, open_repo
+from jobs.evidence import collect_evidence
 from jobs.fingerprint import Fingerprinter
-from jobs.model import Finding, Report, Skipped, ToolInfo
+from jobs.generation.base import CandidateGenerator
+from jobs.model import Candidate, Finding, Report, Skipped, ToolInfo, ValidationStatus
+from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.settings import AnalysisSettings
 from jobs.snapshot import Snapshot, take_snapshot
+from jobs.suggest import assemble_suggestions
+from jobs.validation.stage import (
+    NoTestEnvironment,
+    ValidationOutcome,
+    ValidationStage,
+    not_validated,
+)
 
 Progress = Callable[[str], None]
 
@@ -36,35 +45,65 @@ class AnalysisRequest:
     head: str = "HEAD"
 
 
+@dataclass(frozen=True)
+class Stages:
+    analyzers: Callable[[Change, Path], Sequence[Analyzer]]  # per change: repo rules from base
+    generators: Sequence[CandidateGenerator] = ()
+    validation: ValidationStage | None = None  # None: candidates are reported, never proven
+    rescanner: SemgrepAnalyzer | None = None  # findings after each candidate (evidence)
+
+
 class Pipeline:
     def __init__(
-        self,
-        settings: AnalysisSettings,
-        analyzers: Callable[[Change, Path], Sequence[Analyzer]],
-        *,
-        progress: Progress = no_progress,
+        self, settings: AnalysisSettings, stages: Stages, *, progress: Progress = no_progress
     ) -> None:
         self._settings = settings
-        self._analyzers = analyzers  # built per change: repo rules come from its base
+        self._stages = stages
         self._progress = progress
 
     def run(self, request: AnalysisRequest) -> Report:
         started = time.perf_counter()
-        stages: dict[str, float] = {}
+        timer = _StageTimer()
         repo = open_repo(request.repo_path)
-        with _timed(stages, "diff"):
+        with timer("diff"):
             change = compute_change(repo, request.base, request.head)
         self._progress(
             f"diff: {len(change.files)} files changed between "
             f"{change.base_sha[:10]} (merge base) and {change.head_sha[:10]}"
         )
-        with tempfile.TemporaryDirectory(prefix="provenfix-") as scratch:
-            root = Path(scratch)
-            with _timed(stages, "analyze"):
-                snapshot = take_snapshot(change, self._settings, root / "head")
-                parts = self._analyze(change, snapshot, root)
-        findings = _in_change(change, parts, self._settings)
-        self._progress(f"analyze: {len(findings)} findings on changed lines")
+        with tempfile.TemporaryDirectory(prefix="provenfix-") as scratch_name:
+            scratch = Path(scratch_name)
+            with timer("analyze"):
+                snapshot = take_snapshot(change, self._settings, scratch / "head")
+                parts = self._analyze(change, snapshot, scratch)
+            findings = list(_in_change(change, parts, self._settings))
+            self._progress(f"analyze: {len(findings)} findings on changed lines")
+            outcome, candidates = self._generate_and_validate(
+                change, snapshot, findings, scratch, timer
+            )
+            with timer("score"):
+                evidence = (
+                    collect_evidence(
+                        candidates,
+                        snapshot,
+                        findings,
+                        self._stages.rescanner,
+                        scratch / "rescan",
+                        coverage=outcome.coverage,
+                        selected=outcome.selected,
+                    )
+                    if self._stages.rescanner is not None and candidates
+                    else {}
+                )
+                suggestions = assemble_suggestions(
+                    candidates,
+                    findings,
+                    outcome.verdicts,
+                    evidence,
+                    weights=self._settings.weights,
+                    complexity_threshold=self._settings.complexity_threshold,
+                )
+        findings.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
         return Report(
             tool=ToolInfo(version=__version__),
             repository=str(request.repo_path),
@@ -72,18 +111,24 @@ class Pipeline:
             head=change.head_sha,
             files_changed=len(change.files),
             lines_added=sum(f.lines_added for f in change.files),
-            findings=findings,
+            findings=tuple(findings),
             metrics=tuple(m for part in parts for m in part.metrics),
-            suggestions=(),
-            skipped=_dedupe_skipped([*snapshot.skipped, *(s for p in parts for s in p.skipped)]),
+            suggestions=suggestions,
+            skipped=_dedupe_skipped(
+                [
+                    *snapshot.skipped,
+                    *(s for p in parts for s in p.skipped),
+                    *outcome.skipped,
+                ]
+            ),
             duration_s=round(time.perf_counter() - started, 3),
-            stage_durations_s=stages,
+            stage_durations_s=timer.durations,
         )
 
     def _analyze(self, change: Change, snapshot: Snapshot, scratch: Path) -> list[AnalysisPart]:
         if not snapshot.files:
             return []
-        analyzers = self._analyzers(change, scratch)
+        analyzers = self._stages.analyzers(change, scratch)
         self._progress(
             f"analyze: {len(snapshot.files)} Python files with "
             + ", ".join(a.name for a in analyzers)
@@ -92,6 +137,63 @@ class Pipeline:
         with ThreadPoolExecutor(max_workers=len(analyzers)) as pool:
             futures = [pool.submit(a.analyze, snapshot, Fingerprinter()) for a in analyzers]
             return [future.result() for future in futures]
+
+    def _generate_and_validate(
+        self,
+        change: Change,
+        snapshot: Snapshot,
+        findings: list[Finding],
+        scratch: Path,
+        timer: _StageTimer,
+    ) -> tuple[ValidationOutcome, list[Candidate]]:
+        stage = self._stages.validation
+        if stage is None or not snapshot.files:
+            with timer("generate"):
+                candidates = self._generate(findings, snapshot)
+            reason = "validation is off" if stage is None else "no Python change to validate"
+            return ValidationOutcome(verdicts=not_validated(candidates, reason)), candidates
+        try:
+            with timer("validate"):
+                session = stage.start(
+                    change.repo, change.head_sha, change.base_sha, snapshot, scratch / "validate"
+                )
+                findings.extend(session.failing_test_findings())
+        except NoTestEnvironment as missing:
+            with timer("generate"):
+                candidates = self._generate(findings, snapshot)
+            skipped = (Skipped("(test environment)", missing.reason),)
+            verdicts = not_validated(candidates, missing.reason)
+            return ValidationOutcome(verdicts=verdicts, skipped=skipped), candidates
+        with timer("generate"):
+            candidates = self._generate(findings, snapshot)
+        with timer("validate"):
+            outcome = session.validate(candidates, _targets(candidates, findings))
+        proven = sum(1 for v in outcome.verdicts.values() if v.status is ValidationStatus.PASSED)
+        self._progress(f"validate: {proven} of {len(candidates)} candidates proven by the tests")
+        return outcome, candidates
+
+    def _generate(self, findings: Sequence[Finding], snapshot: Snapshot) -> list[Candidate]:
+        candidates: list[Candidate] = []
+        seen: set[str] = set()
+        for generator in self._stages.generators:
+            for cand in generator.generate(findings, snapshot):
+                if cand.id not in seen:
+                    seen.add(cand.id)
+                    candidates.append(cand)
+        self._progress(f"generate: {len(candidates)} candidate fixes")
+        return candidates
+
+
+def _targets(
+    candidates: Sequence[Candidate], findings: Sequence[Finding]
+) -> dict[str, frozenset[str]]:
+    """Failing tests each repair must make pass: those behind the findings it addresses."""
+    failing = {f.id: f.test for f in findings if f.test is not None}
+    return {
+        c.id: frozenset(failing[i] for i in c.finding_ids if i in failing)
+        for c in candidates
+        if any(i in failing for i in c.finding_ids)
+    }
 
 
 def _in_change(
@@ -117,13 +219,21 @@ def _dedupe_skipped(items: Sequence[Skipped]) -> tuple[Skipped, ...]:
     return tuple(dict.fromkeys(items))
 
 
-class _timed:
-    def __init__(self, stages: dict[str, float], name: str) -> None:
-        self._stages, self._name = stages, name
+class _StageTimer:
+    def __init__(self) -> None:
+        self.durations: dict[str, float] = {}
+
+    def __call__(self, name: str) -> _Timed:
+        return _Timed(self.durations, name)
+
+
+class _Timed:
+    def __init__(self, durations: dict[str, float], name: str) -> None:
+        self._durations, self._name = durations, name
 
     def __enter__(self) -> None:
         self._start = time.perf_counter()
 
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self._start
-        self._stages[self._name] = round(self._stages.get(self._name, 0.0) + elapsed, 3)
+        self._durations[self._name] = round(self._durations.get(self._name, 0.0) + elapsed, 3)

@@ -121,6 +121,13 @@ class SemgrepAnalyzer:
         skipped.extend(_target_errors(output))
         return AnalysisPart(findings=tuple(findings), skipped=tuple(skipped))
 
+    def rescan(self, root: Path, targets: Sequence[str]) -> list[dict[str, Any]]:
+        """Raw semgrep results for files under `root` (bundled rules only)."""
+        if not targets:
+            return []
+        output = self._scan(root, targets, [self._rules_dir])
+        return [r for r in output.get("results", []) if isinstance(r, dict)]
+
     def _scan(self, root: Path, targets: Sequence[str], configs: Sequence[Path]) -> Any:
         command = [
             self._executable or semgrep_executable(),

@@ -16,9 +16,8 @@ def render_text(report: Report) -> str:
         out.append("")
         for f in report.findings:
             where = f"{f.path}:{f.start_line}".ljust(width)
-            out.append(
-                f"  {f.severity.value.upper():7} {where}  {f.rule_id.ljust(rule_width)}  {f.message}"
-            )
+            rule = f.rule_id.ljust(rule_width)
+            out.append(f"  {f.severity.value.upper():7} {where}  {rule}  {f.message}")
     changed = [m for m in report.metrics if m.cc_base != m.cc_head]
     if changed:
         out += ["", "  complexity of changed functions (before -> after):"]

@@ -1,0 +1,195 @@
+"""Limits and settings of the sandbox, and how they are read from the environment."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.errors import ConfigError
+from jobs.sandbox.errors import SandboxError
+
+SANDBOX_UID = 10001
+SANDBOX_GID = 10001
+WORK_REPO = "/work/repo"
+VENV_DIR = "/opt/venv"
+IMAGE_PATH = f"{VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_BASE_IMAGE = "provenfix/sandbox-base:bookworm"
+DEFAULT_ENV_REPOSITORY = "provenfix/env"
+CONTAINER_LABEL = "provenfix.sandbox"
+# On a base image: /opt/venv exists and the sandbox user owns it (ours is built so).
+VENV_READY_LABEL = "provenfix.sandbox.venv-owner"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+class SandboxConfigError(SandboxError, ConfigError):
+    """A sandbox limit or setting is invalid; the message names it and the expected form."""
+
+
+def parse_size(text: str, *, what: str = "size") -> int:
+    """Parse docker-style sizes ("512m", "1g", "1.5GiB", "65536") into bytes (binary units)."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise SandboxConfigError(
+            f"{what} {text!r} is not a size; write e.g. 512m, 1g or a number of bytes"
+        )
+    value = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if value < 1 or not math.isfinite(value):
+        raise SandboxConfigError(f"{what} {text!r} must be at least one byte")
+    return int(value)
+
+
+def format_size(num_bytes: int) -> str:
+    """512 MiB, 1 GiB, 1.5 GiB, 100 KiB: the unit a person reads."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if num_bytes >= scale:
+            value = num_bytes / scale
+            return f"{value:.0f} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
+    return f"{num_bytes} B"
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits of one sandbox run; every run gets all of them."""
+
+    memory: str = "1g"  # RAM, swap disabled; tmpfs pages count against it too
+    pids: int = 256
+    cpus: float = 1.0
+    timeout_s: float = 600.0  # wall clock, from start to kill
+    tmpfs_size: str = "256m"  # /tmp, the only writable path besides the workdir
+    output_cap_bytes: int = 1_000_000  # per stream; the tail is kept
+    max_file_size: str = "1g"  # RLIMIT_FSIZE: one file written anywhere, workdir included
+
+    def __post_init__(self) -> None:
+        self.memory_bytes  # noqa: B018 - validates
+        self.tmpfs_bytes  # noqa: B018
+        self.max_file_bytes  # noqa: B018
+        if self.memory_bytes < 6 << 20:
+            raise SandboxConfigError(f"memory limit {self.memory!r} is below the engine's 6m")
+        if self.pids < 8:
+            raise SandboxConfigError(f"pids limit {self.pids} is too low to start a Python")
+        if not (0.01 <= self.cpus <= 1024):
+            raise SandboxConfigError(f"cpus {self.cpus} must be between 0.01 and 1024")
+        if not (0 < self.timeout_s <= 24 * 3600):
+            raise SandboxConfigError(f"timeout {self.timeout_s} s must be in (0, 86400]")
+        if self.output_cap_bytes < 1024:
+            raise SandboxConfigError(f"output cap {self.output_cap_bytes} must be >= 1024")
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_size(self.memory, what="memory limit")
+
+    @property
+    def tmpfs_bytes(self) -> int:
+        return parse_size(self.tmpfs_size, what="tmpfs size")
+
+    @property
+    def max_file_bytes(self) -> int:
+        return parse_size(self.max_file_size, what="max file size")
+
+    @property
+    def nano_cpus(self) -> int:
+        return int(self.cpus * 1_000_000_000)
+
+
+def _default_install_limits() -> SandboxLimits:
+    return SandboxLimits(
+        memory="2g",
+        pids=1024,
+        cpus=2.0,
+        timeout_s=900.0,
+        tmpfs_size="2g",
+        output_cap_bytes=2_000_000,
+        max_file_size="2g",
+    )
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Where images come from and what every run is limited to.
+
+    `base_image` is any image with python3 (>= 3.8, with venv) and a shell; locally
+    it is built by scripts/build-sandbox-base, in production a pulled image such as
+    python:3.12-slim (add git to it if the repositories' tests need git).
+    """
+
+    base_image: str = DEFAULT_BASE_IMAGE
+    env_repository: str = DEFAULT_ENV_REPOSITORY
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    install_limits: SandboxLimits = field(default_factory=_default_install_limits)
+    docker_base_url: str | None = None  # None: DOCKER_HOST (and its TLS variables), else local
+    # The install step is the only one with a network. Not "host": that would hand
+    # the repository's setup.py the host's loopback services (Redis, Postgres).
+    # Production: a network whose egress reaches only the index or a proxy.
+    install_network_mode: str = "bridge"
+    ca_certs_dir: str | None = "/etc/ssl/certs"  # mounted read-only during install only
+    pip_index_url: str | None = None
+    scratch_dir: Path | None = None  # where install copies of checkouts go (tmp if None)
+    pull_missing_base: bool = True
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return float(default)
+    try:
+        return float(raw)
+    except ValueError:
+        raise SandboxConfigError(f"{name}={raw!r} is not a number") from None
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _env_float(env, name, default)
+    if not value.is_integer():
+        raise SandboxConfigError(f"{name}={env.get(name)!r} is not a whole number")
+    return int(value)
+
+
+def settings_from_env(env: Mapping[str, str]) -> SandboxSettings:
+    """Read the settings from PROVENFIX_SANDBOX_* variables (and DOCKER_HOST).
+
+    PROVENFIX_SANDBOX_IMAGE, _ENV_REPOSITORY, _MEMORY, _PIDS, _CPUS, _TIMEOUT_S,
+    _TMPFS, _OUTPUT_CAP, _INSTALL_NETWORK, _INSTALL_TIMEOUT_S, _CA_CERTS ("" to
+    mount none), _SCRATCH, _DOCKER_HOST (else DOCKER_HOST applies when connecting),
+    and PROVENFIX_PIP_INDEX_URL.
+    """
+    defaults = SandboxSettings()
+    base = defaults.limits
+    limits = SandboxLimits(
+        memory=env.get("PROVENFIX_SANDBOX_MEMORY") or base.memory,
+        pids=_env_int(env, "PROVENFIX_SANDBOX_PIDS", base.pids),
+        cpus=_env_float(env, "PROVENFIX_SANDBOX_CPUS", base.cpus),
+        timeout_s=_env_float(env, "PROVENFIX_SANDBOX_TIMEOUT_S", base.timeout_s),
+        tmpfs_size=env.get("PROVENFIX_SANDBOX_TMPFS") or base.tmpfs_size,
+        output_cap_bytes=_env_int(env, "PROVENFIX_SANDBOX_OUTPUT_CAP", base.output_cap_bytes),
+        max_file_size=base.max_file_size,
+    )
+    install = defaults.install_limits
+    install_limits = SandboxLimits(
+        memory=install.memory,
+        pids=install.pids,
+        cpus=install.cpus,
+        timeout_s=_env_float(env, "PROVENFIX_SANDBOX_INSTALL_TIMEOUT_S", install.timeout_s),
+        tmpfs_size=install.tmpfs_size,
+        output_cap_bytes=install.output_cap_bytes,
+        max_file_size=install.max_file_size,
+    )
+    ca_certs = env.get("PROVENFIX_SANDBOX_CA_CERTS", defaults.ca_certs_dir or "")
+    scratch = env.get("PROVENFIX_SANDBOX_SCRATCH")
+    return SandboxSettings(
+        base_image=env.get("PROVENFIX_SANDBOX_IMAGE") or defaults.base_image,
+        env_repository=env.get("PROVENFIX_SANDBOX_ENV_REPOSITORY") or defaults.env_repository,
+        limits=limits,
+        install_limits=install_limits,
+        docker_base_url=env.get("PROVENFIX_SANDBOX_DOCKER_HOST") or None,
+        install_network_mode=(
+            env.get("PROVENFIX_SANDBOX_INSTALL_NETWORK") or defaults.install_network_mode
+        ),
+        ca_certs_dir=ca_certs or None,
+        pip_index_url=env.get("PROVENFIX_PIP_INDEX_URL") or None,
+        scratch_dir=Path(scratch) if scratch else None,
+    )

@@ -1,0 +1,192 @@
+"""The validation stage as the pipeline sees it: environment, baseline, verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import docker
+import git
+
+from jobs.model import Candidate, Finding, Skipped, Validation, ValidationStatus
+from jobs.sandbox.env_image import ensure_env_image
+from jobs.sandbox.errors import EnvironmentInstallError
+from jobs.sandbox.runner import DockerSandbox
+from jobs.sandbox.settings import SandboxLimits
+from jobs.snapshot import Snapshot
+from jobs.source import SourceFile, UnreadableSource, parse
+from jobs.tree import export_tree
+from jobs.validation.failures import failure_findings
+from jobs.validation.local_runner import SubprocessTestRunner
+from jobs.validation.probe import CoverageMap
+from jobs.validation.selection import select_tests
+from jobs.validation.testrun import SandboxTestRunner, TestRunner
+from jobs.validation.validator import Baseline, Validator
+
+Progress = Callable[[str], None]
+
+
+class TestEnvironment(Protocol):
+    def prepare(self, head_tree: Path, scratch: Path) -> TestRunner:
+        """A runner for this tree's tests; raises EnvironmentInstallError."""
+        ...
+
+
+class DockerTestEnvironment:
+    """Dependencies installed once per fingerprint into an image; tests in hardened containers."""
+
+    def __init__(
+        self,
+        sandbox: DockerSandbox,
+        *,
+        install_command: str | None = None,
+        pytest_args: Sequence[str] = (),
+        limits: SandboxLimits | None = None,
+        progress: Progress = lambda _m: None,
+    ) -> None:
+        self._sandbox = sandbox
+        self._install_command = install_command
+        self._pytest_args = tuple(pytest_args)
+        self._limits = limits
+        self._progress = progress
+
+    def prepare(self, head_tree: Path, scratch: Path) -> TestRunner:
+        client: docker.DockerClient = self._sandbox.client
+        image = ensure_env_image(
+            client, self._sandbox.settings, head_tree, self._install_command, log=None
+        )
+        self._progress(
+            f"validate: environment image {image.tag} "
+            + (f"built in {image.duration_s:.0f} s" if image.built else "reused")
+        )
+        scratch.mkdir(parents=True, exist_ok=True)
+        return SandboxTestRunner(
+            self._sandbox, image.tag, scratch, limits=self._limits, pytest_args=self._pytest_args
+        )
+
+
+class LocalTestEnvironment:
+    """No isolation: the tests run with this Python (see jobs.validation.local_runner)."""
+
+    def __init__(
+        self, *, python: str, pytest_args: Sequence[str] = (), timeout_s: float = 600
+    ) -> None:
+        self._python = python
+        self._pytest_args = tuple(pytest_args)
+        self._timeout_s = timeout_s
+
+    def prepare(self, head_tree: Path, scratch: Path) -> TestRunner:
+        scratch.mkdir(parents=True, exist_ok=True)
+        return SubprocessTestRunner(
+            scratch, python=self._python, timeout_s=self._timeout_s, pytest_args=self._pytest_args
+        )
+
+
+class NoTestEnvironment(Exception):
+    """The repository's test environment could not be built; nothing can be proven."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    verdicts: Mapping[str, Validation]
+    failure_findings: tuple[Finding, ...] = ()
+    coverage: CoverageMap | None = None
+    selected: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    skipped: tuple[Skipped, ...] = ()
+
+
+class ValidationStage:
+    def __init__(
+        self,
+        environment: TestEnvironment,
+        *,
+        max_reruns: int = 2,
+        progress: Progress = lambda _m: None,
+    ) -> None:
+        self._environment = environment
+        self._max_reruns = max_reruns
+        self._progress = progress
+
+    def start(
+        self, repo: git.Repo, head_sha: str, base_sha: str, snapshot: Snapshot, scratch: Path
+    ) -> BaselineSession:
+        """Install, then run the whole suite at head; NoTestEnvironment if install fails."""
+        head_tree = export_tree(repo, head_sha, scratch / "head-tree")
+        try:
+            runner = self._environment.prepare(head_tree, scratch / "runs")
+        except EnvironmentInstallError as exc:
+            raise NoTestEnvironment(f"install failure: {exc}") from None
+        validator = Validator(
+            runner, scratch / "trees", max_reruns=self._max_reruns, progress=self._progress
+        )
+        (scratch / "trees").mkdir(parents=True, exist_ok=True)
+        self._progress("validate: baseline run of the whole test suite at head")
+        baseline = validator.baseline(head_tree)
+        if baseline.run.result is None:
+            self._progress(f"validate: the test suite does not run at head: {baseline.run.detail}")
+        return BaselineSession(
+            repo, base_sha, head_tree, runner, validator, baseline, snapshot, scratch
+        )
+
+
+class BaselineSession:
+    """The baseline at head, and validation of candidates against it."""
+
+    def __init__(
+        self,
+        repo: git.Repo,
+        base_sha: str,
+        head_tree: Path,
+        runner: TestRunner,
+        validator: Validator,
+        baseline: Baseline,
+        snapshot: Snapshot,
+        scratch: Path,
+    ) -> None:
+        self.baseline = baseline
+        self._repo, self._base_sha, self._head_tree = repo, base_sha, head_tree
+        self._runner, self._validator = runner, validator
+        self._snapshot, self._scratch = snapshot, scratch
+
+    def failing_test_findings(self) -> list[Finding]:
+        return failure_findings(
+            self.baseline.failing,
+            self._snapshot,
+            self.baseline.coverage,
+            self._passed_at_base,
+            self._test_source,
+        )
+
+    def validate(
+        self, candidates: Sequence[Candidate], targets: Mapping[str, frozenset[str]]
+    ) -> ValidationOutcome:
+        selected = select_tests(candidates, self._snapshot, self.baseline.coverage)
+        verdicts = self._validator.validate(
+            self._head_tree, self.baseline, candidates, selected, targets
+        )
+        return ValidationOutcome(
+            verdicts=verdicts, coverage=self.baseline.coverage, selected=selected
+        )
+
+    def _passed_at_base(self, nodeids: list[str]) -> set[str]:
+        base_tree = export_tree(self._repo, self._base_sha, self._scratch / "base-tree")
+        run = self._runner.run(base_tree, nodeids, coverage=False)
+        if run.result is None:
+            return set()
+        return {n for n, outcome in run.result.tests.items() if outcome.outcome == "passed"}
+
+    def _test_source(self, path: str) -> SourceFile | None:
+        try:
+            return parse(path, (self._head_tree / path).read_bytes())
+        except (OSError, UnreadableSource):
+            return None
+
+
+def not_validated(candidates: Sequence[Candidate], reason: str) -> dict[str, Validation]:
+    return {c.id: Validation(status=ValidationStatus.NOT_RUN, detail=reason) for c in candidates}
