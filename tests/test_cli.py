@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT, MakeRepo
+from repo_support import PROJECT_ROOT, MakeRepo
 
 from bot.cli import main
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import MakeRepo
+from repo_support import MakeRepo
 
 from jobs.complexity import ComplexityAnalyzer
 from jobs.diff import compute_change, open_repo

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MakeRepo
+from repo_support import MakeRepo
 
 from jobs.diff import compute_change, open_repo
 from jobs.errors import NoCommonAncestor, NotAGitRepository, UnknownRevision

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MakeRepo
+from repo_support import MakeRepo
 
 from jobs.diff import compute_change, open_repo
 from jobs.errors import ToolFailure

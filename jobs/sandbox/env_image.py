@@ -31,7 +31,9 @@ import docker.errors
 from jobs.sandbox.errors import BaseImageMissing, EnvironmentInstallError, SandboxRunError
 from jobs.sandbox.runner import ContainerSpec, SandboxResult, base_environment, run_container
 from jobs.sandbox.settings import (
+    CONTAINER_LABEL,
     IMAGE_PATH,
+    OWNER_LABEL,
     SANDBOX_GID,
     SANDBOX_UID,
     VENV_DIR,
@@ -57,6 +59,9 @@ _CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _MAX_DEPENDENCY_FILE = 16 << 20
 _LOG_TAIL_LINES = 40
 _FORMAT = b"provenfix-env-v1"
+# A commit keeps the container's labels; blank them so that containers made from
+# the image do not look like sandbox runs of whoever built it.
+_CLEAR_RUN_LABELS = f'LABEL {CONTAINER_LABEL}="" {CONTAINER_LABEL}.run="" {OWNER_LABEL}=""'
 
 Log = Callable[[str], None]
 
@@ -279,8 +284,9 @@ def _prepared_base(client: docker.DockerClient, settings: SandboxSettings, base:
         user="0:0",  # our fixed command only; no repository code runs here
         cap_add=("CHOWN",),
         working_dir="/",
+        labels={OWNER_LABEL: settings.owner},
     )
-    changes = [f"LABEL {VENV_READY_LABEL}={SANDBOX_UID}"]
+    changes = [f"LABEL {VENV_READY_LABEL}={SANDBOX_UID}", _CLEAR_RUN_LABELS]
 
     def commit(container: Any, result: SandboxResult) -> None:
         if result.ok:
@@ -335,6 +341,7 @@ def ensure_env_image(
         "ENV LANG=C.UTF-8",
         'CMD ["python3"]',
         f'LABEL {FINGERPRINT_LABEL}="{fingerprint}" {BASE_LABEL}="{base_id}"',
+        _CLEAR_RUN_LABELS,
     ]
 
     def commit(container: Any, result: SandboxResult) -> None:
@@ -354,6 +361,7 @@ def ensure_env_image(
             readonly_binds=(
                 {settings.ca_certs_dir: "/etc/ssl/certs"} if settings.ca_certs_dir else {}
             ),
+            labels={OWNER_LABEL: settings.owner},
         )
         result = run_container(client, spec, on_exit=commit)
     finally:

@@ -28,6 +28,7 @@ from jobs.sandbox.engine import connect_docker
 from jobs.sandbox.errors import SandboxRunError, WorkdirError
 from jobs.sandbox.settings import (
     CONTAINER_LABEL,
+    OWNER_LABEL,
     IMAGE_PATH,
     SANDBOX_GID,
     SANDBOX_UID,
@@ -85,6 +86,7 @@ class ContainerSpec:
     user: str = f"{SANDBOX_UID}:{SANDBOX_GID}"
     cap_add: tuple[str, ...] = ()
     working_dir: str = WORK_REPO
+    labels: Mapping[str, str] = field(default_factory=dict)  # besides provenfix.sandbox=1
 
 
 def base_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -153,7 +155,7 @@ def _create_kwargs(spec: ContainerSpec, name: str) -> dict[str, Any]:
         "user": spec.user,
         "working_dir": spec.working_dir,
         "environment": [f"{key}={value}" for key, value in spec.environment.items()],
-        "labels": {CONTAINER_LABEL: "1", f"{CONTAINER_LABEL}.run": name},
+        "labels": {**spec.labels, CONTAINER_LABEL: "1", f"{CONTAINER_LABEL}.run": name},
         "hostname": "sandbox",
         "network_mode": spec.network_mode,
         "read_only": spec.read_only,
@@ -310,18 +312,21 @@ class DockerSandbox:
             limits=limits or self.settings.limits,
             environment=base_environment(env),
             workdir=check_workdir(workdir),
+            labels={OWNER_LABEL: self.settings.owner},
         )
         return run_container(self.client, spec)
 
     def leftover_containers(self) -> list[str]:
-        """Names of sandbox containers that still exist (e.g. after a worker was SIGKILLed)."""
-        found: list[Any] = self.client.containers.list(
-            all=True, filters={"label": f"{CONTAINER_LABEL}=1"}
-        )
+        """Names of this owner's sandbox containers that still exist (a worker was SIGKILLed).
+
+        Only containers labelled with `settings.owner`: other workers' runs are not ours.
+        """
+        labels = [f"{CONTAINER_LABEL}=1", f"{OWNER_LABEL}={self.settings.owner}"]
+        found: list[Any] = self.client.containers.list(all=True, filters={"label": labels})
         return sorted(str(container.name) for container in found)
 
     def remove_leftovers(self) -> int:
-        """Remove what `leftover_containers` lists; call it when a worker starts."""
+        """Remove what `leftover_containers` lists; call it when the owner's worker starts."""
         names = self.leftover_containers()
         for name in names:
             _remove(self.client, name)

@@ -19,6 +19,8 @@ IMAGE_PATH = f"{VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
 DEFAULT_BASE_IMAGE = "provenfix/sandbox-base:bookworm"
 DEFAULT_ENV_REPOSITORY = "provenfix/env"
 CONTAINER_LABEL = "provenfix.sandbox"
+# Who started a container: leftovers are only ever cleaned up by their owner.
+OWNER_LABEL = "provenfix.sandbox.owner"
 # On a base image: /opt/venv exists and the sandbox user owns it (ours is built so).
 VENV_READY_LABEL = "provenfix.sandbox.venv-owner"
 
@@ -130,6 +132,7 @@ class SandboxSettings:
     pip_index_url: str | None = None
     scratch_dir: Path | None = None  # where install copies of checkouts go (tmp if None)
     pull_missing_base: bool = True
+    owner: str = "provenfix"  # label value; one per worker host (or test session)
 
 
 def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -154,7 +157,7 @@ def settings_from_env(env: Mapping[str, str]) -> SandboxSettings:
 
     PROVENFIX_SANDBOX_IMAGE, _ENV_REPOSITORY, _MEMORY, _PIDS, _CPUS, _TIMEOUT_S,
     _TMPFS, _OUTPUT_CAP, _INSTALL_NETWORK, _INSTALL_TIMEOUT_S, _CA_CERTS ("" to
-    mount none), _SCRATCH, _DOCKER_HOST (else DOCKER_HOST applies when connecting),
+    mount none), _SCRATCH, _OWNER, _DOCKER_HOST (else DOCKER_HOST applies when connecting),
     and PROVENFIX_PIP_INDEX_URL.
     """
     defaults = SandboxSettings()
@@ -192,4 +195,5 @@ def settings_from_env(env: Mapping[str, str]) -> SandboxSettings:
         ca_certs_dir=ca_certs or None,
         pip_index_url=env.get("PROVENFIX_PIP_INDEX_URL") or None,
         scratch_dir=Path(scratch) if scratch else None,
+        owner=env.get("PROVENFIX_SANDBOX_OWNER") or defaults.owner,
     )
