@@ -34,6 +34,14 @@ def add_analyze_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     parser.add_argument("--format", choices=sorted(RENDERERS), default="text")
     parser.add_argument("--output", type=Path, help="write the report here instead of stdout")
     parser.add_argument(
+        "--write",
+        action="append",
+        default=[],
+        metavar="FORMAT:PATH",
+        type=_format_and_path,
+        help="also write the report in FORMAT to PATH (repeatable), e.g. sarif:out.sarif",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         help="settings file to use instead of .github/provenfix.yml at the base revision",
@@ -73,17 +81,37 @@ def run_analyze(args: argparse.Namespace) -> int:
             print(f"[provenfix] {message}", file=sys.stderr, flush=True)
 
     mode = "off" if args.no_validate else args.sandbox
-    options = ValidationOptions(mode=mode, install_command=args.install_command)
+    options = ValidationOptions(
+        mode=mode,
+        install_command=args.install_command or settings.install_command,
+        pytest_args=settings.pytest_args,
+    )
     pipeline = build_pipeline(settings, validation=options, progress=progress)
     report = pipeline.run(AnalysisRequest(repo_path=repo_path, base=args.base, head=args.head))
+    for extra_format, path in args.write:
+        _write(path, RENDERERS[extra_format](report))
+        progress(f"{extra_format} report written to {path}")
     rendered = RENDERERS[args.format](report)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(rendered, encoding="utf-8")
+        _write(args.output, rendered)
         progress(f"report written to {args.output}")
     else:
         sys.stdout.write(rendered)
     return EXIT_FINDINGS if _gates(report, args.fail_on) else 0
+
+
+def _format_and_path(value: str) -> tuple[str, Path]:
+    name, sep, path = value.partition(":")
+    if not sep or name not in RENDERERS or not path:
+        raise argparse.ArgumentTypeError(
+            f"expected FORMAT:PATH with FORMAT one of {', '.join(sorted(RENDERERS))}"
+        )
+    return name, Path(path)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 def _settings(args: argparse.Namespace, repo_path: Path) -> AnalysisSettings:

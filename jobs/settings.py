@@ -34,6 +34,8 @@ class AnalysisSettings:
     analysis_timeout_s: float = 300.0
     weights: Weights = field(default_factory=Weights)
     max_suggestions: int = 10
+    install_command: str | None = None  # replaces the default dependency install
+    pytest_args: tuple[str, ...] = ()  # e.g. ("tests/unit", "-m", "not slow")
 
     def is_ignored(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.ignored_paths)
@@ -78,6 +80,11 @@ class _Suggestions(_Strict):
     max: int = Field(default=10, ge=0, le=50)
 
 
+class _Tests(_Strict):
+    install: str | None = Field(default=None, min_length=1, max_length=2000)
+    pytest_args: list[str] = Field(default_factory=list, max_length=50)
+
+
 class RepoConfig(_Strict):
     version: int = Field(default=1, ge=1, le=1)
     thresholds: _Thresholds = Field(default_factory=_Thresholds)
@@ -86,6 +93,7 @@ class RepoConfig(_Strict):
     limits: _Limits = Field(default_factory=_Limits)
     score: _Score = Field(default_factory=_Score)
     suggestions: _Suggestions = Field(default_factory=_Suggestions)
+    tests: _Tests = Field(default_factory=_Tests)
 
 
 def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSettings:
@@ -123,6 +131,8 @@ def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSe
         analysis_timeout_s=config.limits.analysis_timeout_s,
         weights=Weights(alpha=weights.alpha, beta=weights.beta, gamma=weights.gamma),
         max_suggestions=config.suggestions.max,
+        install_command=config.tests.install,
+        pytest_args=tuple(config.tests.pytest_args),
     )
 
 
