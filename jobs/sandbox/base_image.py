@@ -88,7 +88,7 @@ def build_base_image(
     except docker.errors.ImageNotFound:
         previous = None
     if previous is not None and not force:
-        log(f"base image {tag} exists ({previous.short_id}); pass force=True to rebuild")
+        log(f"base image {tag} exists ({previous.short_id}); pass force=True (--force) to rebuild")
         return str(previous.id)
     mirror = mirror or os.environ.get("PROVENFIX_DEBIAN_MIRROR") or DEFAULT_MIRROR
     security_mirror = (

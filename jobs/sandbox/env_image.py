@@ -108,10 +108,11 @@ def _read_capped(path: Path) -> bytes:
 
 
 def dependency_fingerprint(
-    repo_dir: Path, *, base_image_id: str = "", install_command: str = ""
+    repo_dir: Path, *, base_image_id: str = "", install_command: str = "", scope: str = ""
 ) -> str:
-    """sha256 over the dependency files (paths and bytes), the base image id and the
-    install command. Symlinks are hashed by their target text, never followed.
+    """sha256 over the dependency files (paths and bytes), the base image id, the
+    install command and the cache scope. Symlinks are hashed by their target text,
+    never followed.
     """
     repo_dir = Path(repo_dir)
     digest = hashlib.sha256()
@@ -125,6 +126,8 @@ def dependency_fingerprint(
             _field(digest, _read_capped(path))
     _field(digest, b"base:" + base_image_id.encode())
     _field(digest, b"install:" + install_command.encode())
+    if scope:
+        _field(digest, b"scope:" + scope.encode())
     return digest.hexdigest()
 
 
@@ -306,6 +309,7 @@ def ensure_env_image(
     repo_dir: Path,
     install_command: str | None = None,
     *,
+    scope: str = "",
     log: Log | None = None,
 ) -> EnvImage:
     """The environment image for `repo_dir`'s dependencies, built once and then reused.
@@ -313,6 +317,11 @@ def ensure_env_image(
     `install_command` (a shell line from the repository config) replaces the
     default plan: `pip install -e .` plus test extras, or the requirements files
     when there is no packaging. Raises EnvironmentInstallError when it fails.
+
+    The install runs the repository's build code (setup.py, in-tree backends),
+    which the fingerprint does not cover entirely: build from the base revision,
+    and give builds from untrusted code (a pull request's head) a `scope` of
+    their own (e.g. "pr-123") so that their image is never reused for others.
     """
     started = time.monotonic()
     repo_dir = Path(repo_dir)
@@ -322,7 +331,9 @@ def ensure_env_image(
     base_id = str(base.id)
     commands = [install_command] if install_command else default_install_commands(repo_dir)
     script = install_script(commands, settings)
-    fingerprint = dependency_fingerprint(repo_dir, base_image_id=base_id, install_command=script)
+    fingerprint = dependency_fingerprint(
+        repo_dir, base_image_id=base_id, install_command=script, scope=scope
+    )
     tag = f"{settings.env_repository}:{fingerprint[:16]}"
     existing = _image_or_none(client, tag)
     if existing is not None and (existing.labels or {}).get(FINGERPRINT_LABEL) == fingerprint:

@@ -28,8 +28,8 @@ from jobs.sandbox.engine import connect_docker
 from jobs.sandbox.errors import SandboxRunError, WorkdirError
 from jobs.sandbox.settings import (
     CONTAINER_LABEL,
-    OWNER_LABEL,
     IMAGE_PATH,
+    OWNER_LABEL,
     SANDBOX_GID,
     SANDBOX_UID,
     WORK_REPO,
