@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ import docker
 import git
 
 from jobs.model import Candidate, Finding, Skipped, Validation, ValidationStatus
-from jobs.sandbox.env_image import ensure_env_image
+from jobs.sandbox.env_image import dependency_files, ensure_env_image
 from jobs.sandbox.errors import EnvironmentInstallError
 from jobs.sandbox.runner import DockerSandbox
 from jobs.sandbox.settings import SandboxLimits
@@ -29,8 +30,8 @@ Progress = Callable[[str], None]
 
 
 class TestEnvironment(Protocol):
-    def prepare(self, head_tree: Path, scratch: Path) -> TestRunner:
-        """A runner for this tree's tests; raises EnvironmentInstallError."""
+    def prepare(self, head_tree: Path, base_tree: Path | None, scratch: Path) -> TestRunner:
+        """A runner for head's tests; raises EnvironmentInstallError."""
         ...
 
 
@@ -52,10 +53,18 @@ class DockerTestEnvironment:
         self._limits = limits
         self._progress = progress
 
-    def prepare(self, head_tree: Path, scratch: Path) -> TestRunner:
+    def prepare(self, head_tree: Path, base_tree: Path | None, scratch: Path) -> TestRunner:
+        # The install runs the project's own build code. When the change leaves the
+        # dependency files alone, install from the trusted base so the shared image
+        # is never built by pull-request code; otherwise the image is the head's own.
         client: docker.DockerClient = self._sandbox.client
+        same_deps = base_tree is not None and _dependency_files(base_tree) == _dependency_files(
+            head_tree
+        )
+        source = base_tree if same_deps and base_tree is not None else head_tree
+        scope = "" if same_deps else f"untrusted:{_tree_digest(head_tree)}"
         image = ensure_env_image(
-            client, self._sandbox.settings, head_tree, self._install_command, log=None
+            client, self._sandbox.settings, source, self._install_command, scope=scope, log=None
         )
         self._progress(
             f"validate: environment image {image.tag} "
@@ -65,6 +74,14 @@ class DockerTestEnvironment:
         return SandboxTestRunner(
             self._sandbox, image.tag, scratch, limits=self._limits, pytest_args=self._pytest_args
         )
+
+
+def _dependency_files(tree: Path) -> dict[str, bytes]:
+    return {name: (tree / name).read_bytes() for name in dependency_files(tree)}
+
+
+def _tree_digest(tree: Path) -> str:
+    return hashlib.sha256(repr(sorted(_dependency_files(tree).items())).encode()).hexdigest()[:16]
 
 
 class LocalTestEnvironment:
@@ -77,7 +94,7 @@ class LocalTestEnvironment:
         self._pytest_args = tuple(pytest_args)
         self._timeout_s = timeout_s
 
-    def prepare(self, head_tree: Path, scratch: Path) -> TestRunner:
+    def prepare(self, head_tree: Path, base_tree: Path | None, scratch: Path) -> TestRunner:
         scratch.mkdir(parents=True, exist_ok=True)
         return SubprocessTestRunner(
             scratch, python=self._python, timeout_s=self._timeout_s, pytest_args=self._pytest_args
@@ -118,8 +135,9 @@ class ValidationStage:
     ) -> BaselineSession:
         """Install, then run the whole suite at head; NoTestEnvironment if install fails."""
         head_tree = export_tree(repo, head_sha, scratch / "head-tree")
+        base_tree = export_tree(repo, base_sha, scratch / "base-tree")
         try:
-            runner = self._environment.prepare(head_tree, scratch / "runs")
+            runner = self._environment.prepare(head_tree, base_tree, scratch / "runs")
         except EnvironmentInstallError as exc:
             raise NoTestEnvironment(f"install failure: {exc}") from None
         validator = Validator(
@@ -130,9 +148,7 @@ class ValidationStage:
         baseline = validator.baseline(head_tree)
         if baseline.run.result is None:
             self._progress(f"validate: the test suite does not run at head: {baseline.run.detail}")
-        return BaselineSession(
-            repo, base_sha, head_tree, runner, validator, baseline, snapshot, scratch
-        )
+        return BaselineSession(head_tree, base_tree, runner, validator, baseline, snapshot)
 
 
 class BaselineSession:
@@ -140,19 +156,17 @@ class BaselineSession:
 
     def __init__(
         self,
-        repo: git.Repo,
-        base_sha: str,
         head_tree: Path,
+        base_tree: Path,
         runner: TestRunner,
         validator: Validator,
         baseline: Baseline,
         snapshot: Snapshot,
-        scratch: Path,
     ) -> None:
         self.baseline = baseline
-        self._repo, self._base_sha, self._head_tree = repo, base_sha, head_tree
+        self._head_tree, self._base_tree = head_tree, base_tree
         self._runner, self._validator = runner, validator
-        self._snapshot, self._scratch = snapshot, scratch
+        self._snapshot = snapshot
 
     def failing_test_findings(self) -> list[Finding]:
         return failure_findings(
@@ -175,8 +189,7 @@ class BaselineSession:
         )
 
     def _passed_at_base(self, nodeids: list[str]) -> set[str]:
-        base_tree = export_tree(self._repo, self._base_sha, self._scratch / "base-tree")
-        run = self._runner.run(base_tree, nodeids, coverage=False)
+        run = self._runner.run(self._base_tree, nodeids, coverage=False)
         if run.result is None:
             return set()
         return {n for n, outcome in run.result.tests.items() if outcome.outcome == "passed"}
