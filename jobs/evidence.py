@@ -19,6 +19,7 @@ from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.snapshot import Snapshot
 from jobs.validation.probe import CoverageMap
 from jobs.validation.selection import selection_scope
+from jobs.validation.validator import Timing
 
 
 def after_region(cand: Candidate) -> LineRange:
@@ -35,6 +36,7 @@ def collect_evidence(
     *,
     coverage: CoverageMap | None = None,
     selected: Mapping[str, frozenset[str]] | None = None,
+    timings: Mapping[str, Timing] | None = None,
 ) -> dict[str, Evidence]:
     patched: dict[str, str] = {}
     targets: list[str] = []
@@ -62,6 +64,7 @@ def collect_evidence(
             continue
         before = cand.lines
         tests = (selected or {}).get(cand.id, frozenset())
+        timing = (timings or {}).get(cand.id)
         evidence[cand.id] = Evidence(
             region_lines_before=before.end - before.start + 1,
             region_lines_after=after_region(cand).end - after_region(cand).start + 1,
@@ -74,6 +77,9 @@ def collect_evidence(
             complexity_before=_complexity(versions.head.text, before),
             complexity_after=_complexity(patched[cand.id], after_region(cand)),
             coverage=_coverage(versions.head.text, cand, snapshot, coverage, tests),
+            seconds_before=timing.median_before if timing else None,
+            seconds_after=timing.median_after if timing else None,
+            faster=timing.faster if timing else False,
         )
     return evidence
 

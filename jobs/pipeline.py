@@ -91,6 +91,7 @@ class Pipeline:
                         scratch / "rescan",
                         coverage=outcome.coverage,
                         selected=outcome.selected,
+                        timings=outcome.timings,
                     )
                     if self._stages.rescanner is not None and candidates
                     else {}

@@ -36,8 +36,9 @@ class Evidence:
     findings_after: int
     complexity_before: int  # radon cc of the enclosing function(s), summed
     complexity_after: int
-    seconds_before: float | None = None
+    seconds_before: float | None = None  # medians of interleaved runs
     seconds_after: float | None = None
+    faster: bool = False  # every run with the change beat every run without it
     coverage: float | None = None  # share of region lines the selected tests execute
 
 

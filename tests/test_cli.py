@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from repo_support import PROJECT_ROOT, MakeRepo
 
@@ -120,6 +121,11 @@ def test_sarif_is_what_code_scanning_accepts(
     )
     assert code == 0
     sarif = json.loads(out)
+    schema = json.loads(
+        (PROJECT_ROOT / "tests" / "fixtures" / "sarif-2.1.0.schema.json").read_text()
+    )
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(sarif))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
     assert sarif["version"] == "2.1.0" and "sarif-2.1.0" in sarif["$schema"]
     (run,) = sarif["runs"]
     rules = run["tool"]["driver"]["rules"]

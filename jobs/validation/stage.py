@@ -11,7 +11,14 @@ from typing import Protocol
 import docker
 import git
 
-from jobs.model import Candidate, Finding, Skipped, Validation, ValidationStatus
+from jobs.model import (
+    Candidate,
+    Finding,
+    Skipped,
+    SuggestionKind,
+    Validation,
+    ValidationStatus,
+)
 from jobs.sandbox.env_image import dependency_files, ensure_env_image
 from jobs.sandbox.errors import EnvironmentInstallError
 from jobs.sandbox.runner import DockerSandbox
@@ -24,9 +31,10 @@ from jobs.validation.local_runner import SubprocessTestRunner
 from jobs.validation.probe import CoverageMap
 from jobs.validation.selection import select_tests
 from jobs.validation.testrun import SandboxTestRunner, TestRunner
-from jobs.validation.validator import Baseline, Validator
+from jobs.validation.validator import Baseline, Timing, Validator
 
 Progress = Callable[[str], None]
+MAX_TIMED_CANDIDATES = 5  # each costs 2 x 3 interleaved test runs
 
 
 class TestEnvironment(Protocol):
@@ -115,6 +123,7 @@ class ValidationOutcome:
     failure_findings: tuple[Finding, ...] = ()
     coverage: CoverageMap | None = None
     selected: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    timings: Mapping[str, Timing] = field(default_factory=dict)
     skipped: tuple[Skipped, ...] = ()
 
 
@@ -184,8 +193,20 @@ class BaselineSession:
         verdicts = self._validator.validate(
             self._head_tree, self.baseline, candidates, selected, targets
         )
+        timings: dict[str, Timing] = {}
+        optimizations = [
+            c
+            for c in candidates
+            if c.kind is SuggestionKind.OPTIMIZATION
+            and verdicts[c.id].status is ValidationStatus.PASSED
+        ]
+        for cand in optimizations[:MAX_TIMED_CANDIDATES]:
+            tests = sorted(selected[cand.id])
+            timing = self._validator.time_tests(self._head_tree, cand, tests)
+            if timing is not None:
+                timings[cand.id] = timing
         return ValidationOutcome(
-            verdicts=verdicts, coverage=self.baseline.coverage, selected=selected
+            verdicts=verdicts, coverage=self.baseline.coverage, selected=selected, timings=timings
         )
 
     def _passed_at_base(self, nodeids: list[str]) -> set[str]:

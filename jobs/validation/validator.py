@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import shutil
+import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,25 @@ class Baseline:
     @property
     def failing(self) -> tuple[TestOutcome, ...]:
         return tuple(o for o in self.outcomes.values() if not o.ok)
+
+
+@dataclass(frozen=True)
+class Timing:
+    before_s: tuple[float, ...]
+    after_s: tuple[float, ...]
+
+    @property
+    def median_before(self) -> float:
+        return statistics.median(self.before_s)
+
+    @property
+    def median_after(self) -> float:
+        return statistics.median(self.after_s)
+
+    @property
+    def faster(self) -> bool:
+        """Every run with the change beat every run without it: a speed-up we may claim."""
+        return max(self.after_s) < min(self.before_s)
 
 
 @dataclass(frozen=True)
@@ -237,6 +257,24 @@ class Validator:
             flaky |= changed
             remaining -= changed
         return flaky
+
+    def time_tests(
+        self, head_tree: Path, cand: Candidate, tests: Sequence[str], *, rounds: int = 3
+    ) -> Timing | None:
+        """Runtime of `tests` without and with `cand`, in interleaved rounds.
+
+        The time is the sum of the tests' call phases as pytest measured them in
+        the sandbox, so container start-up does not dilute the difference.
+        """
+        before: list[float] = []
+        after: list[float] = []
+        for _ in range(rounds):
+            for batch, samples in (([], before), ([cand], after)):
+                verdict = self._run_with(head_tree, batch, sorted(tests))
+                if verdict.error or not all(_ok(verdict, t) for t in tests):
+                    return None
+                samples.append(sum(verdict.outcomes[t].duration for t in tests))
+        return Timing(tuple(before), tuple(after))
 
     def _run_with(self, head_tree: Path, batch: list[Candidate], tests: list[str]) -> _Verdict:
         tree = head_tree

@@ -234,3 +234,52 @@ def test_a_suite_that_cannot_run_makes_every_candidate_an_error(
 
 def _unused(b: Baseline) -> None:  # keeps the import used for type checkers
     return None
+
+
+SLOW = """def common(a, b):
+    out = []
+    for x in a:
+        if x in b:
+            out.append(x)
+    return out
+"""
+SLOW_TEST = """from slow import common
+
+
+def test_common():
+    a = list(range(3000))
+    b = list(range(1500, 4500))
+    assert common(a, b) == list(range(1500, 3000))
+"""
+
+
+def test_a_real_speed_up_is_measured_in_interleaved_runs(
+    make_repo: MakeRepo,
+    sandbox: DockerSandbox,
+    plain_env,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    repo = make_repo({"slow.py": SLOW, "tests/test_slow.py": SLOW_TEST})
+    tree = export_tree(open_repo(repo.path), repo.git("rev-parse", "HEAD"), tmp_path / "t")
+    original = "".join(SLOW.splitlines(keepends=True)[2:4])
+    faster = Candidate(
+        id="set-lookup",
+        finding_ids=(),
+        kind=SuggestionKind.OPTIMIZATION,
+        source="test",
+        path="slow.py",
+        start_line=3,
+        end_line=4,
+        original=original,
+        replacement="    b = set(b)\n    for x in a:\n        if x in b:\n",
+        description="looks up in a set",
+    )
+    validator = validator_for(sandbox, plain_env.tag, tmp_path)
+    baseline = validator.baseline(tree)
+    (verdict,) = validator.validate(
+        tree, baseline, [faster], {faster.id: frozenset({"tests/test_slow.py::test_common"})}
+    ).values()
+    assert verdict.status is ValidationStatus.PASSED
+    timing = validator.time_tests(tree, faster, ["tests/test_slow.py::test_common"])
+    assert timing is not None and len(timing.before_s) == len(timing.after_s) == 3
+    assert timing.faster and timing.median_before > 3 * timing.median_after
