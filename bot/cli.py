@@ -11,6 +11,8 @@ from jobs import __version__
 from jobs.cli import add_analyze_command
 from jobs.errors import UsageError
 
+DEFAULT_BIND = "127.0.0.1:8000"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -20,7 +22,88 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"provenfix {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_analyze_command(commands)
+    _add_serve_command(commands)
+    _add_worker_command(commands)
     return parser
+
+
+def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="run the webhook receiver (the GitHub App's web service) under gunicorn",
+        description="Serve POST /webhook, GET /healthz and GET /metrics with gunicorn. "
+        "Configuration comes from PROVENFIX_* environment variables (docs/github-app.md).",
+    )
+    parser.add_argument(
+        "--bind",
+        default=os.environ.get("PROVENFIX_BIND", DEFAULT_BIND),
+        help=f"address to listen on (default: $PROVENFIX_BIND or {DEFAULT_BIND})",
+    )
+    parser.add_argument(
+        "--workers", type=_positive, default=2, help="gunicorn worker processes (default: 2)"
+    )
+    parser.add_argument("--log-level", default="info", help="gunicorn log level (default: info)")
+    parser.set_defaults(handler=_run_serve)
+
+
+def _add_worker_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "worker",
+        help="run the rq workers that analyze pull requests",
+        description="Work the analysis queue: fetch, analyze, prove, publish. Configuration "
+        "comes from PROVENFIX_* environment variables (docs/github-app.md).",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes, each running one analysis at a time (default: 1)",
+    )
+    parser.add_argument(
+        "--burst", action="store_true", help="exit once the queue is empty (for cron or tests)"
+    )
+    parser.add_argument("--log-level", default="INFO", help="log level (default: INFO)")
+    parser.set_defaults(handler=_run_worker)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from bot.db import Database
+    from bot.gunicorn_app import ProvenFixApplication
+    from bot.settings import load_settings
+
+    settings = load_settings(os.environ)  # fail fast, before gunicorn forks anything
+    settings.private_key_pem()
+    database = Database(settings.database_url)
+    database.create_all()  # once, before the workers start
+    database.dispose()
+    ProvenFixApplication(
+        {"bind": args.bind, "workers": args.workers, "loglevel": args.log_level}
+    ).run()
+    return 0
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    from redis import Redis
+
+    from bot.job import context_from_env
+    from bot.worker import run_worker
+
+    context = context_from_env(os.environ)
+    redis = Redis.from_url(context.settings.redis_url)
+    run_worker(
+        context, redis, workers=args.workers, burst=args.burst, logging_level=args.log_level.upper()
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from jobs.analyzer import Analyzer
 from jobs.complexity import ComplexityAnalyzer
 from jobs.diff import Change
 from jobs.generation.autofix import SemgrepAutofixGenerator
+from jobs.generation.codemods import CodemodGenerator
 from jobs.pipeline import Pipeline, Progress, Stages, no_progress
 from jobs.repo_config import export_repo_semgrep
 from jobs.semgrep_stage import SemgrepAnalyzer, bundled_rules_dir
@@ -66,7 +67,7 @@ def build_pipeline(
         stage = ValidationStage(environment, progress=progress)
     stages = Stages(
         analyzers=analyzers,
-        generators=[SemgrepAutofixGenerator()],
+        generators=[SemgrepAutofixGenerator(), CodemodGenerator()],
         validation=stage,
         rescanner=SemgrepAnalyzer(rules, timeout_s=settings.analysis_timeout_s),
     )

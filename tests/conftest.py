@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from github_standin import GitHubStandIn
 from repo_support import REPORT_SCHEMA, FileTree, GitRepo, MakeRepo
 
 __all__ = ["FileTree", "GitRepo", "MakeRepo"]
@@ -41,3 +42,48 @@ def report_validator() -> Callable[[Any], None]:
         assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
 
     return validate
+
+
+# --- GitHub: a local stand-in for api.github.com (tests/github_standin) -----------------
+
+
+@pytest.fixture
+def github_standin() -> Iterator[GitHubStandIn]:
+    """A running stand-in for api.github.com on 127.0.0.1 (a random free port).
+
+    Every request is checked against GitHub's contract (/work/shared/github-contract);
+    the test fails at teardown if the bot sent one that breaks it. A test that breaks
+    the contract on purpose takes its violations with `standin.take_violations()`.
+    """
+    standin = GitHubStandIn().start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+    violations = standin.take_violations()
+    assert not violations, "requests that break GitHub's REST contract:\n" + "\n".join(
+        f"  {v}" for v in violations
+    )
+
+
+@pytest.fixture
+def github_app(github_standin: GitHubStandIn) -> Any:
+    """bot.github_api.GitHubApp pointed at the stand-in, with short retry waits."""
+    from bot.github_api import GitHubApp, RetryPolicy
+
+    return GitHubApp(
+        github_standin.app_id,
+        github_standin.private_key_pem,
+        base_url=github_standin.url,
+        retry=RetryPolicy(
+            total=3, backoff_factor=0.05, secondary_rate_wait=0.1, max_rate_limit_wait=5
+        ),
+        seconds_between_requests=0,
+        seconds_between_writes=0,
+    )
+
+
+@pytest.fixture
+def github_client(github_app: Any, github_standin: GitHubStandIn) -> Any:
+    """A `github.Github` acting as the stand-in's installation (token minted on first use)."""
+    return github_app.installation_client(github_standin.installation_id)

@@ -19,7 +19,13 @@ from jobs.source import SourceFile
 from jobs.validation.probe import CoverageMap, TestOutcome
 
 RULE_ID = "test-failure"
-_FRAME = re.compile(r"^(?P<path>[\w./\-]+\.py):(?P<line>\d+):", re.MULTILINE)
+# pytest's long format ("pkg/mod.py:12: in f") and native tracebacks
+# ('File "/work/repo/pkg/mod.py", line 12, in f')
+_FRAME = re.compile(
+    r'^(?P<path>[\w./\-]+\.py):(?P<line>\d+):|File "(?P<abs>[^"]+\.py)", line (?P<nline>\d+)',
+    re.MULTILINE,
+)
+_EXCEPTION = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception|Exit|Failed)\b")
 
 
 @dataclass(frozen=True)
@@ -35,8 +41,12 @@ def locate_in_change(
     """Where in the change a failing test goes wrong: a traceback frame, else covered lines."""
     changed = {f.change.path: f for f in snapshot.files}
     for match in reversed(list(_FRAME.finditer(test.message))):
-        versions = changed.get(match["path"])
-        line = int(match["line"])
+        if match["path"]:
+            versions, line = changed.get(match["path"]), int(match["line"])
+        else:
+            absolute = match["abs"]
+            versions = next((v for p, v in changed.items() if absolute.endswith("/" + p)), None)
+            line = int(match["nline"])
         if versions and any(line in r for r in versions.change.added):
             return FailureLocation(
                 versions.change.path, LineRange(line, line), versions.head.enclosing_function(line)
@@ -142,5 +152,7 @@ def _summary(test: TestOutcome) -> str:
         line = line.strip()
         if line.startswith("E "):  # pytest's first explanation line
             return line[2:].strip()[:200]
+        if _EXCEPTION.match(line):  # a native traceback's exception line
+            return line[:200]
     lines = [line.strip() for line in test.message.strip().splitlines() if line.strip()]
     return lines[-1][:200] if lines else test.outcome

@@ -72,6 +72,7 @@ class SubprocessTestRunner:
             "-q",
             "--no-header",
             "-rN",
+            "--tb=native",
             *self._pytest_args,
             *(tests or ()),
         ]

@@ -79,6 +79,7 @@ class SandboxTestRunner:
             "-q",
             "--no-header",
             "-rN",
+            "--tb=native",  # long tracebacks make many failures slow; the last line is kept
             *self._pytest_args,
             *(tests or ()),
         ]

@@ -1,0 +1,798 @@
+"""How long does proving one candidate take, next to running the whole test suite?
+
+Real libraries, fetched as sdists from PyPI (their tests ship in the sdist), each
+replayed as a git repository whose `main` is the release tree. For each one, in
+the hardened Docker sandbox the pipeline uses (the environment image is built
+once per dependency fingerprint and then reused):
+
+  baseline   the whole suite once with per-test coverage (what the pipeline runs at head)
+  full       the whole suite without coverage, 5 times spread over the proofs
+             (median): what proving a candidate would cost without test selection
+  start      `python -c pass` in the sandbox with the same hardening (median of 5,
+             after one warm-up run); and the floor of one test run (one trivial test)
+  candidates N covered functions (seeded choice), each with two edits:
+               refactor  `return EXPR` re-expressed through a temporary variable
+                         (harmless: the verdict must be `passed`)
+               mutation  a comparison or +/- operator flipped on a covered line, kept
+                         only if a full-suite run with it fails a test (the verdict
+                         must be `failed`; a `passed` verdict is a miss)
+             each proven alone by jobs.validation (select_tests + Validator.validate):
+             the wall time of that call, re-runs of failing tests included, over
+             the wall time of one full-suite run is the candidate's ratio. Whether
+             the full suite detects a mutation is decided with --tb=line (unmeasured).
+
+Targets: median ratio <= 0.25, container start < 1 s, 0 mutations missed.
+Everything is measured by the same invocation; downloads, repositories and
+scratch folders live in benchmarks/.work/ (git-ignored).
+
+    .venv/bin/python benchmarks/validation_speed.py [--package toolz==1.2.0
+        --package tabulate==0.10.0] [--functions 10] [--seed 1] [--full-runs 5]
+        [--pytest-arg=--tb=native]
+
+Exit status 0 whether the targets are met or not (the output says PASS or FAIL);
+2 when the benchmark itself could not run (no Docker engine, install failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.diff import open_repo
+from jobs.errors import ProvenFixError
+from jobs.generation.edits import apply_candidates, line_candidate, parse_error
+from jobs.model import Candidate, ChangedFile, SuggestionKind, ValidationStatus
+from jobs.sandbox.env_image import ensure_env_image
+from jobs.sandbox.runner import DockerSandbox, sandbox_from_env
+from jobs.sandbox.workdir import prepare_workdir, remove_workdir
+from jobs.snapshot import FileVersions, Snapshot
+from jobs.source import parse
+from jobs.tree import export_tree
+from jobs.validation.probe import CoverageMap
+from jobs.validation.selection import select_tests
+from jobs.validation.testrun import SandboxTestRunner, TestRun
+from jobs.validation.validator import Baseline, Validator
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / ".work" / "validation"
+DEFAULT_PACKAGES = ("toolz==1.2.0", "tabulate==0.10.0")
+TARGET_RATIO = 0.25  # median prove time of a candidate / one full-suite run
+TARGET_START_S = 1.0  # container start: `python -c pass` in the sandbox
+TARGET_MISSES = 0
+FULL_RUNS = 5  # spread over the proofs, so that both see the same machine load
+START_RUNS = 5
+MUTATION_TRIES = 2  # mutation sites tried per function before moving on
+TEMP_NAME = "_pf_result"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "benchmark",
+    "GIT_AUTHOR_EMAIL": "benchmark@example.org",
+    "GIT_COMMITTER_NAME": "benchmark",
+    "GIT_COMMITTER_EMAIL": "benchmark@example.org",
+    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+COMPARE_FLIPS: dict[type[ast.cmpop], tuple[str, str]] = {
+    ast.Eq: ("==", "!="),
+    ast.NotEq: ("!=", "=="),
+    ast.Lt: ("<", ">="),
+    ast.LtE: ("<=", ">"),
+    ast.Gt: (">", "<="),
+    ast.GtE: (">=", "<"),
+    ast.Is: ("is", "is not"),
+    ast.IsNot: ("is not", "is"),
+    ast.In: ("in", "not in"),
+    ast.NotIn: ("not in", "in"),
+}
+BINOP_FLIPS: dict[type[ast.operator], tuple[str, str]] = {
+    ast.Add: ("+", "-"),
+    ast.Sub: ("-", "+"),
+}
+TEST_DIRS = frozenset({"test", "tests", "testing"})
+Func = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+class BenchmarkError(Exception):
+    """The benchmark cannot run; the message says why."""
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- 1. the repository: an sdist from PyPI, committed as `main` -------------------------
+
+
+def git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BenchmarkError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def fetch_sdist(name: str, version: str) -> Path:
+    """The sdist of name==version, from benchmarks/.work/ or downloaded by pip."""
+    folder = WORK / "sdists" / f"{name}-{version}"
+    found = sorted(folder.glob("*.tar.gz")) if folder.is_dir() else []
+    if not found:
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+        command += ["--no-binary", ":all:", "--dest", str(folder), f"{name}=={version}"]
+        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        found = sorted(folder.glob("*.tar.gz"))
+        if proc.returncode != 0 or not found:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            raise BenchmarkError(f"pip download {name}=={version} failed: {' '.join(tail)}")
+    return found[0]
+
+
+def build_repo(name: str, version: str) -> Path:
+    """benchmarks/.work/validation/NAME-VERSION/repo: a git repository, main = the release."""
+    repo = WORK / f"{name}-{version}" / "repo"
+    if (repo / ".git").is_dir():
+        try:
+            git(repo, "rev-parse", "--verify", "--quiet", "main^{commit}")
+            return repo
+        except BenchmarkError:
+            shutil.rmtree(repo)
+    elif repo.exists():
+        shutil.rmtree(repo)
+    sdist = fetch_sdist(name, version)
+    repo.mkdir(parents=True)
+    with tarfile.open(sdist) as tar:
+        members = tar.getmembers()
+        tops = {m.name.split("/", 1)[0] for m in members}
+        if len(tops) != 1:
+            raise BenchmarkError(f"{sdist.name}: expected one top-level folder, found {tops}")
+        top = tops.pop()
+        for member in members:
+            member.name = member.name[len(top) :].lstrip("/")
+            if member.islnk():  # hard links name their target by its path in the archive
+                member.linkname = member.linkname[len(top) :].lstrip("/")
+        tar.extractall(repo, members=[m for m in members if m.name], filter="data")
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all", "--force")
+    git(repo, "commit", "--quiet", "--no-verify", "-m", f"{name} {version}")
+    return repo
+
+
+# --- 2. runs, timed --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timed:
+    wall_s: float  # on the host: copying the tree, the container, reading the result
+    container_s: float  # the container's own wall time (start included)
+
+
+class TimedRunner:
+    """A TestRunner that records the wall time of every run it makes."""
+
+    def __init__(self, inner: SandboxTestRunner) -> None:
+        self._inner = inner
+        self.log: list[Timed] = []
+
+    def run(self, tree: Path, tests: Sequence[str] | None, *, coverage: bool) -> TestRun:
+        started = time.perf_counter()
+        run = self._inner.run(tree, tests, coverage=coverage)
+        self.log.append(Timed(time.perf_counter() - started, run.duration_s))
+        return run
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+# --- 3. candidates: a harmless refactoring and a breaking mutation per function ---------
+
+
+@dataclass(frozen=True)
+class FunctionEdits:
+    path: str
+    qualname: str
+    refactors: tuple[Candidate, ...]
+    mutations: tuple[Candidate, ...]
+
+
+def is_test_file(path: str) -> bool:
+    parts = path.split("/")
+    name = parts[-1]
+    return (
+        bool(TEST_DIRS & set(parts[:-1]))
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+    )
+
+
+def own_nodes(func: Func) -> Iterator[ast.AST]:
+    """The nodes of `func`'s body, not those of functions, lambdas or classes inside it,
+    nor those inside f-strings (whose positions are unreliable before Python 3.12)."""
+    pending: list[ast.AST] = list(func.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.JoinedStr):
+            continue
+        yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def functions_of(tree: ast.Module) -> Iterator[tuple[str, Func]]:
+    def visit(node: ast.AST, prefix: str) -> Iterator[tuple[str, Func]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{child.name}"
+                yield name, child
+                yield from visit(child, f"{name}.")
+            elif isinstance(child, ast.ClassDef):
+                yield from visit(child, f"{prefix}{child.name}.")
+            else:
+                yield from visit(child, prefix)
+
+    yield from visit(tree, "")
+
+
+class SourceText:
+    """One file's text with byte offsets of its lines (AST columns are UTF-8 byte offsets)."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.text = text
+        self.data = text.encode()
+        self.lines = self.data.splitlines(keepends=True)
+        self.starts = [0]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line))
+
+    def line(self, lineno: int) -> bytes:
+        return self.lines[lineno - 1].rstrip(b"\r\n")
+
+    def offset(self, lineno: int, col: int) -> int:
+        return self.starts[lineno - 1] + col
+
+    def candidate(
+        self, lineno: int, cols: tuple[int, int], fragment: str, kind: SuggestionKind, what: str
+    ) -> Candidate | None:
+        span = (self.offset(lineno, cols[0]), self.offset(lineno, cols[1]))
+        cand = line_candidate(
+            self.text,
+            span,
+            fragment,
+            path=self.path,
+            finding_ids=(),
+            kind=kind,
+            source="benchmark",
+            description=what,
+        )
+        if parse_error(self.path, apply_candidates(self.text, [cand])) is not None:
+            return None
+        return cand
+
+
+def refactor_sites(src: SourceText, func: Func, covered: set[int]) -> list[Candidate]:
+    """`return EXPR` -> `_pf_result = EXPR` + `return _pf_result`, on covered lines."""
+    found: list[Candidate] = []
+    for node in own_nodes(func):
+        if not isinstance(node, ast.Return) or node.value is None:
+            continue
+        if node.lineno != node.end_lineno or node.lineno not in covered:
+            continue
+        if isinstance(node.value, ast.Yield | ast.YieldFrom | ast.NamedExpr):
+            continue
+        line = src.line(node.lineno)
+        end = node.end_col_offset or 0
+        before, after = line[: node.col_offset], line[end:].strip()
+        if before.strip() or (after and not after.startswith(b"#")):
+            continue  # not alone on its line (`if x: return y`, `a; return b`)
+        value = line[node.value.col_offset : node.value.end_col_offset].decode()
+        indent = before.decode()
+        fragment = f"{TEMP_NAME} = {value}\n{indent}return {TEMP_NAME}"
+        what = f"line {node.lineno}: return through a temporary variable"
+        cand = src.candidate(
+            node.lineno, (node.col_offset, end), fragment, SuggestionKind.REFACTOR, what
+        )
+        if cand is not None:
+            found.append(cand)
+    return sorted(found, key=lambda c: c.start_line)
+
+
+def mutation_sites(src: SourceText, func: Func, covered: set[int]) -> list[Candidate]:
+    """One comparison or +/- operator flipped, on a covered single-line expression."""
+    found: list[Candidate] = []
+    for node in own_nodes(func):
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            flip = COMPARE_FLIPS.get(type(node.ops[0]))
+            left, right = node.left, node.comparators[0]
+        elif isinstance(node, ast.BinOp):
+            flip = BINOP_FLIPS.get(type(node.op))
+            left, right = node.left, node.right
+        else:
+            continue
+        if flip is None:
+            continue
+        if node.lineno != node.end_lineno or node.lineno not in covered:
+            continue
+        if node.lineno == func.lineno:
+            continue
+        line = src.line(node.lineno)
+        gap_start, gap_end = left.end_col_offset or 0, right.col_offset
+        gap = line[gap_start:gap_end].decode(errors="replace")
+        core = gap.strip(" \t()")
+        if core != flip[0]:
+            continue  # a comment or a line continuation in between: leave it
+        col = gap_start + len(gap) - len(gap.lstrip(" \t()"))  # the gap is ASCII here
+        what = f"line {node.lineno}: `{flip[0]}` -> `{flip[1]}`"
+        cand = src.candidate(
+            node.lineno, (col, col + len(flip[0].encode())), flip[1], SuggestionKind.REPAIR, what
+        )
+        if cand is not None:
+            found.append(cand)
+    return sorted(found, key=lambda c: (c.start_line, c.original, c.replacement))
+
+
+def plan_edits(head_tree: Path, coverage: CoverageMap, seed: int) -> list[FunctionEdits]:
+    """Every covered library function with both kinds of sites, in a seeded order."""
+    plans: list[FunctionEdits] = []
+    for path in sorted(coverage.lines):
+        if is_test_file(path) or not path.endswith(".py"):
+            continue
+        covered = {line for line, tests in coverage.lines[path].items() if tests}
+        try:
+            text = (head_tree / path).read_text(encoding="utf-8")
+            tree = ast.parse(text, filename=path)
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            continue
+        src = SourceText(path, text)
+        for qualname, func in functions_of(tree):
+            refactors = refactor_sites(src, func, covered)
+            mutations = mutation_sites(src, func, covered)
+            if refactors and mutations:
+                plans.append(FunctionEdits(path, qualname, tuple(refactors), tuple(mutations)))
+    random.Random(seed).shuffle(plans)
+    return plans
+
+
+def snapshot_for(head_tree: Path, candidates: Sequence[Candidate], root: Path) -> Snapshot:
+    """The snapshot the pipeline would hold if the candidates' files were the change."""
+    files: list[FileVersions] = []
+    for path in sorted({c.path for c in candidates}):
+        lines = [c.lines for c in candidates if c.path == path]
+        head = parse(path, (head_tree / path).read_bytes())
+        files.append(FileVersions(ChangedFile(path, path, tuple(lines), tuple(lines)), head, head))
+    return Snapshot(root=root, files=tuple(files), skipped=())
+
+
+def apply_to_copy(head_tree: Path, cand: Candidate, dest: Path) -> Path:
+    shutil.copytree(head_tree, dest, symlinks=True)
+    target = dest / cand.path
+    target.write_text(apply_candidates(target.read_text(encoding="utf-8"), [cand]), "utf-8")
+    return dest
+
+
+# --- 4. one library --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proof:
+    function: str
+    kind: str  # refactor | mutation
+    what: str
+    selected: int
+    runs: int
+    verdict_run_s: float  # host wall time of the first (verdict) run
+    prove_s: float  # host wall time of Validator.validate for this one candidate
+    status: str
+    full_failures: int = 0  # mutation: tests the full suite failed with it
+    unselected: tuple[str, ...] = ()  # ... of which selection did not pick
+    detail: str = ""  # the verdict's detail
+
+    @property
+    def unselected_failures(self) -> int:
+        return len(self.unselected)
+
+    @property
+    def expected(self) -> bool:
+        wanted = "passed" if self.kind == "refactor" else "failed"
+        return self.status == wanted
+
+
+@dataclass
+class LibraryResult:
+    name: str
+    version: str
+    tests: int = 0
+    image: str = ""
+    image_note: str = ""
+    baseline_s: float = 0.0
+    full_s: list[float] = field(default_factory=list)
+    full_container_s: list[float] = field(default_factory=list)
+    start_s: list[float] = field(default_factory=list)
+    floor_s: list[float] = field(default_factory=list)
+    floor_container_s: list[float] = field(default_factory=list)
+    proofs: list[Proof] = field(default_factory=list)
+    survivors: int = 0  # mutations the full suite did not detect (not used)
+    import_breakers: int = 0  # mutations that broke collection (not used)
+    full_median_s: float = 0.0
+
+    def ratio(self, proof: Proof) -> float:
+        return proof.prove_s / self.full_median_s
+
+    def verdict_ratio(self, proof: Proof) -> float:
+        return proof.verdict_run_s / self.full_median_s
+
+
+@dataclass(frozen=True)
+class Options:
+    functions: int = 10  # per library
+    seed: int = 1  # which functions and mutation sites
+    full_runs: int = FULL_RUNS
+    pytest_args: tuple[str, ...] = ()  # what a repository config's pytest_args would add
+
+
+class LibraryBench:
+    def __init__(self, sandbox: DockerSandbox, name: str, version: str, options: Options):
+        self.sandbox = sandbox
+        self.result = LibraryResult(name, version)
+        self.functions = options.functions
+        self.seed = options.seed
+        self.options = options
+        self.scratch = WORK / f"{name}-{version}" / "scratch"
+
+    def run(self) -> LibraryResult:
+        res = self.result
+        repo_path = build_repo(res.name, res.version)
+        if self.scratch.exists():
+            remove_workdir(self.scratch)
+        self.scratch.mkdir(parents=True)
+        repo = open_repo(repo_path)
+        head_tree = export_tree(repo, repo.commit("main").hexsha, self.scratch / "head-tree")
+
+        image = ensure_env_image(self.sandbox.client, self.sandbox.settings, head_tree)
+        res.image = image.tag
+        res.image_note = f"built in {image.duration_s:.0f} s" if image.built else "reused"
+        say(f"[{res.name}] environment image {image.tag}: {res.image_note}")
+        args = self.options.pytest_args
+        inner = SandboxTestRunner(self.sandbox, image.tag, self.scratch / "runs", pytest_args=args)
+        # Deciding whether the full suite detects a mutation is not measured: one-line
+        # tracebacks make those runs several times faster when many tests fail.
+        self.truth = SandboxTestRunner(
+            self.sandbox, image.tag, self.scratch / "truth", pytest_args=(*args, "--tb=line")
+        )
+        for name in ("runs", "truth", "trees"):
+            (self.scratch / name).mkdir()
+        self.runner = TimedRunner(inner)
+        self.validator = Validator(self.runner, self.scratch / "trees")
+
+        self.measure_start(image.tag, inner)
+        say(f"[{res.name}] baseline: the whole suite with per-test coverage")
+        started = time.perf_counter()
+        baseline = self.validator.baseline(head_tree)
+        res.baseline_s = time.perf_counter() - started
+        if baseline.run.result is None or baseline.run.result.collect_errors:
+            raise BenchmarkError(f"{res.name}: the suite does not run: {baseline.run.detail}")
+        res.tests = len(baseline.outcomes)
+        passing = {t for t, o in baseline.outcomes.items() if o.ok}
+
+        self.full_run(head_tree, baseline)  # the others are spread over the proofs
+        edits = self.choose_edits(head_tree, baseline, passing)
+        say(f"[{res.name}] proving {sum(len(e) for e in edits)} candidate(s) one by one")
+        later = max(self.options.full_runs - 1, 0)
+        after = {round((k + 1) * len(edits) / later) - 1 for k in range(later)} if later else set()
+        for i, (fn, pairs) in enumerate(edits):
+            for kind, cand, failures in pairs:
+                self.prove(head_tree, baseline, fn, kind, cand, failures)
+            if i in after:
+                self.full_run(head_tree, baseline)
+        while len(res.full_s) < self.options.full_runs:
+            self.full_run(head_tree, baseline)
+        res.full_median_s = median(res.full_s)
+        remove_workdir(self.scratch)
+        return res
+
+    def measure_start(self, image: str, inner: SandboxTestRunner) -> None:
+        """`python -c pass` with the test runs' hardening; one trivial test through the probe."""
+        res = self.result
+        empty = prepare_workdir(self._empty_dir("start-src"), self.scratch / "start")
+        for i in range(START_RUNS + 1):
+            outcome = self.sandbox.run(image, ["python", "-c", "pass"], empty)
+            if not outcome.ok:
+                raise BenchmarkError(f"python -c pass failed in the sandbox: {outcome.reason}")
+            if i:  # the first run warms the engine's caches up
+                res.start_s.append(outcome.duration_s)
+        tiny = self._empty_dir("floor-src")
+        (tiny / "test_floor.py").write_text("def test_nothing():\n    pass\n", encoding="utf-8")
+        for _ in range(3):
+            started = time.perf_counter()
+            run = inner.run(tiny, ["test_floor.py::test_nothing"], coverage=False)
+            if run.result is None:
+                raise BenchmarkError(f"a one-test run failed in the sandbox: {run.detail}")
+            res.floor_s.append(time.perf_counter() - started)
+            res.floor_container_s.append(run.duration_s)
+
+    def _empty_dir(self, name: str) -> Path:
+        path = self.scratch / name
+        path.mkdir()
+        return path
+
+    def full_run(self, head_tree: Path, baseline: Baseline) -> None:
+        res = self.result
+        run = self.runner.run(head_tree, None, coverage=False)
+        timed = self.runner.log[-1]
+        if run.result is None:
+            raise BenchmarkError(f"{res.name}: a full-suite run failed: {run.detail}")
+        changed = [t for t, o in run.result.tests.items() if o.ok != baseline.outcomes[t].ok]
+        if changed:
+            say(f"[{res.name}] warning: full run disagrees with the baseline on {changed[:3]}")
+        res.full_s.append(timed.wall_s)
+        res.full_container_s.append(timed.container_s)
+        say(f"[{res.name}] full suite: {timed.wall_s:.2f} s")
+
+    def choose_edits(
+        self, head_tree: Path, baseline: Baseline, passing: set[str]
+    ) -> list[tuple[str, list[tuple[str, Candidate, set[str]]]]]:
+        """N functions, each with a refactoring and a mutation the full suite detects."""
+        res = self.result
+        chosen: list[tuple[str, list[tuple[str, Candidate, set[str]]]]] = []
+        plans = plan_edits(head_tree, baseline.coverage, self.seed)
+        say(f"[{res.name}] {len(plans)} covered function(s) with both kinds of edit sites")
+        budget = 3 * self.functions  # full-suite runs spent on finding detected mutations
+        rng = random.Random(self.seed)
+        for plan in plans:
+            if len(chosen) == self.functions or budget <= 0:
+                break
+            sites = list(plan.mutations)
+            rng.shuffle(sites)
+            for mutation in sites[:MUTATION_TRIES]:
+                if budget <= 0:
+                    break
+                budget -= 1
+                failures = self.full_suite_failures(head_tree, mutation, passing)
+                if failures is None:
+                    res.import_breakers += 1
+                elif not failures:
+                    res.survivors += 1
+                else:
+                    refactor = plan.refactors[len(plan.refactors) // 2]
+                    label = f"{plan.path}::{plan.qualname}"
+                    pairs = [("refactor", refactor, set()), ("mutation", mutation, failures)]
+                    chosen.append((label, pairs))
+                    break
+        if len(chosen) < self.functions:
+            say(f"[{res.name}] only {len(chosen)} function(s) with a detected mutation")
+        return chosen
+
+    def full_suite_failures(
+        self, head_tree: Path, cand: Candidate, passing: set[str]
+    ) -> set[str] | None:
+        """Tests passing at head that fail with `cand`; None when the suite cannot run."""
+        tree = apply_to_copy(head_tree, cand, self.scratch / "mutant")
+        try:
+            run = self.truth.run(tree, None, coverage=False)
+        finally:
+            shutil.rmtree(tree)
+        if run.result is None or run.result.collect_errors:
+            return None
+        return {t for t in passing if not (o := run.result.tests.get(t)) or not o.ok}
+
+    def prove(
+        self,
+        head_tree: Path,
+        baseline: Baseline,
+        function: str,
+        kind: str,
+        cand: Candidate,
+        failures: set[str],
+    ) -> None:
+        res = self.result
+        before = len(self.runner.log)
+        started = time.perf_counter()
+        snapshot = snapshot_for(head_tree, [cand], self.scratch / "snapshot")
+        selected = select_tests([cand], snapshot, baseline.coverage)
+        verdict = self.validator.validate(head_tree, baseline, [cand], selected)[cand.id]
+        prove_s = time.perf_counter() - started
+        runs = self.runner.log[before:]
+        chosen = selected.get(cand.id, frozenset())
+        proof = Proof(
+            function=function,
+            kind=kind,
+            what=cand.description,
+            selected=len(chosen),
+            runs=len(runs),
+            verdict_run_s=runs[0].wall_s if runs else 0.0,
+            prove_s=prove_s,
+            status=verdict.status.value,
+            full_failures=len(failures),
+            unselected=tuple(sorted(failures - chosen)),
+            detail=verdict.detail,
+        )
+        res.proofs.append(proof)
+        if verdict.status == ValidationStatus.ERROR or not proof.expected:
+            say(f"[{res.name}] {kind} {function} {cand.description}: {verdict.detail}")
+
+
+# --- 5. the report ---------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def print_library(res: LibraryResult) -> None:
+    full = res.full_median_s
+    print(f"\n## {res.name} {res.version}: {res.tests} tests, environment image {res.image_note}")
+    print(
+        f"full suite, no coverage: {full:.2f} s median of {len(res.full_s)} "
+        f"({', '.join(f'{s:.2f}' for s in res.full_s)}; container alone "
+        f"{median(res.full_container_s):.2f} s); baseline with coverage {res.baseline_s:.2f} s"
+    )
+    print(
+        f"sandbox start (python -c pass): {median(res.start_s):.2f} s median of "
+        f"{len(res.start_s)}; one trivial test through the probe: {median(res.floor_s):.2f} s "
+        f"(container alone {median(res.floor_container_s):.2f} s) "
+        f"= {median(res.floor_s) / full:.2f}x of a full run, the floor of any proof"
+    )
+    if res.survivors or res.import_breakers:
+        print(
+            f"mutations set aside: {res.survivors} not detected by the full suite, "
+            f"{res.import_breakers} broke test collection"
+        )
+    header = (
+        f"{'function':<44} {'edit':<8} {'sel':>4} {'runs':>4} {'verdict':<7} "
+        f"{'run s':>6} {'prove s':>7} {'ratio':>6}  full-suite failures (not selected)"
+    )
+    print(header)
+    print("-" * len(header))
+    for p in res.proofs:
+        name = p.function if len(p.function) <= 44 else "..." + p.function[-41:]
+        flag = "" if p.expected else "  <-- unexpected"
+        caught = f"{p.full_failures} ({p.unselected_failures})" if p.kind == "mutation" else ""
+        print(
+            f"{name:<44} {p.kind:<8} {p.selected:>4} {p.runs:>4} {p.status:<7} "
+            f"{p.verdict_run_s:>6.2f} {p.prove_s:>7.2f} {res.ratio(p):>6.2f}  {caught}{flag}"
+        )
+    for p in res.proofs:
+        if not p.expected:
+            print(f"  {p.kind} in {p.function}, {p.what}: {p.status}: {p.detail}")
+            if p.unselected:
+                print(f"    failing in the full suite, not selected: {', '.join(p.unselected[:4])}")
+        elif p.unselected:
+            print(
+                f"  {p.kind} in {p.function}, {p.what}: failing but not selected: "
+                f"{', '.join(p.unselected[:3])}" + (" ..." if len(p.unselected) > 3 else "")
+            )
+
+
+def summarize(results: Sequence[LibraryResult]) -> None:
+    print("\n## Summary (ratios: wall time / one full-suite run of the same library)")
+    all_ratios: list[float] = []
+    for res in results:
+        ratios = [res.ratio(p) for p in res.proofs]
+        all_ratios += ratios
+        by_kind = {
+            kind: median([res.ratio(p) for p in res.proofs if p.kind == kind])
+            for kind in ("refactor", "mutation")
+        }
+        verdict_only = median([res.verdict_ratio(p) for p in res.proofs])
+        print(
+            f"{res.name:<10} prove/full median {median(ratios):.2f}x "
+            f"(refactors {by_kind['refactor']:.2f}x, mutations {by_kind['mutation']:.2f}x; "
+            f"verdict run alone {verdict_only:.2f}x; max {max(ratios, default=0):.2f}x); "
+            f"{sum(r <= TARGET_RATIO for r in ratios)}/{len(ratios)} within {TARGET_RATIO}x"
+        )
+    proofs = [p for res in results for p in res.proofs]
+    mutations = [p for p in proofs if p.kind == "mutation"]
+    refactors = [p for p in proofs if p.kind == "refactor"]
+    misses = [p for p in mutations if p.status != "failed"]
+    unselected = sum(p.unselected_failures for p in mutations)
+    false_alarms = [p for p in refactors if p.status != "passed"]
+    start = median([s for res in results for s in res.start_s])
+    ratio = median(all_ratios)
+    print()
+    kinds = {
+        kind: median([res.ratio(p) for res in results for p in res.proofs if p.kind == kind])
+        for kind in ("refactor", "mutation")
+    }
+    verdict_only = median([res.verdict_ratio(p) for res in results for p in res.proofs])
+    floor = median([median(res.floor_s) / res.full_median_s for res in results])
+    print(
+        f"prove one candidate / full suite: median {ratio:.2f}x over {len(all_ratios)} "
+        f"candidates (target <= {TARGET_RATIO}x): {verdict(ratio <= TARGET_RATIO)}"
+    )
+    print(
+        f"  refactors (passed: 1 run) {kinds['refactor']:.2f}x, mutations (failed: the run "
+        f"and the re-runs of its failures) {kinds['mutation']:.2f}x; the verdict run alone "
+        f"{verdict_only:.2f}x; floor (one trivial test) {floor:.2f}x"
+    )
+    print(
+        f"sandbox start, python -c pass: median {start:.2f} s "
+        f"(target < {TARGET_START_S:g} s): {verdict(start < TARGET_START_S)}"
+    )
+    print(
+        f"mutations the full suite detects but the selected tests pass: {len(misses)}/"
+        f"{len(mutations)} (target {TARGET_MISSES}): {verdict(len(misses) <= TARGET_MISSES)}; "
+        f"failing tests selection left out: {unselected}"
+    )
+    print(f"harmless refactorings not proven `passed`: {len(false_alarms)}/{len(refactors)}")
+
+
+def parse_packages(specs: Sequence[str]) -> list[tuple[str, str]]:
+    packages: list[tuple[str, str]] = []
+    for spec in specs:
+        name, sep, version = spec.partition("==")
+        if not sep or not name or not version:
+            raise BenchmarkError(f"--package {spec!r}: write NAME==VERSION")
+        packages.append((name, version))
+    return packages
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--package",
+        action="append",
+        metavar="NAME==VERSION",
+        help=f"a library whose sdist ships its tests (repeatable; default {DEFAULT_PACKAGES})",
+    )
+    parser.add_argument("--functions", type=int, default=10, help="functions per library")
+    parser.add_argument("--seed", type=int, default=1, help="which functions and sites")
+    parser.add_argument(
+        "--full-runs", type=int, default=FULL_RUNS, help="full-suite runs per library (median)"
+    )
+    parser.add_argument(
+        "--pytest-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra pytest argument of every measured run, as a repository config's "
+        "pytest_args (repeatable; e.g. --pytest-arg=--tb=native)",
+    )
+    args = parser.parse_args(argv)
+    if args.functions < 1 or args.full_runs < 1:
+        parser.error("--functions and --full-runs must be at least 1")
+    options = Options(args.functions, args.seed, args.full_runs, tuple(args.pytest_arg))
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    try:
+        packages = parse_packages(args.package or DEFAULT_PACKAGES)
+        sandbox = sandbox_from_env(os.environ)
+        results: list[LibraryResult] = []
+        for name, version in packages:
+            bench = LibraryBench(sandbox, name, version, options)
+            results.append(bench.run())
+            print_library(results[-1])
+    except (BenchmarkError, ProvenFixError) as exc:
+        say(f"benchmark failed: {exc}")
+        return 2
+    summarize(results)
+    load = ", ".join(
+        f"{a:.1f} -> {b:.1f}" for a, b in zip(load_before, os.getloadavg(), strict=True)
+    )
+    print(
+        f"\n(total {time.perf_counter() - started:.0f} s on {os.cpu_count()} CPUs; load average "
+        f"1/5/15 min before -> after: {load}; each sandbox run gets "
+        f"{sandbox.settings.limits.cpus:g} CPU)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

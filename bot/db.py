@@ -1,0 +1,262 @@
+"""What the service remembers: installations, repositories, runs, posted suggestions, ignores.
+
+SQLite by default (one file, fine for one host), PostgreSQL by URL
+(`postgresql+psycopg://...`) when the web and worker processes run on several
+hosts. `Database.create_all()` runs at start-up; the schema only grows by new
+tables, so it needs no migration tool yet.
+
+GitHub ids (installation, repository) are the primary keys of their tables: an
+event for a repository recorded before the service was deployed still finds
+its row, and a rename changes `full_name` only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Installation(Base):
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account_login: Mapped[str] = mapped_column(String(255))
+    account_type: Mapped[str] = mapped_column(String(32))  # User | Organization
+    repository_selection: Mapped[str | None] = mapped_column(String(16))  # all | selected
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    installation_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    full_name: Mapped[str] = mapped_column(String(255), index=True)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # False once removed
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Run(Base):
+    """One analysis of one pull request head (one rq job execution that got that far)."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(200), index=True)
+    repository_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    repository: Mapped[str] = mapped_column(String(255))
+    pr_number: Mapped[int] = mapped_column(Integer)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    base_sha: Mapped[str | None] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(64))  # e.g. pull_request.opened
+    status: Mapped[str] = mapped_column(String(16))  # running|completed|failed|superseded
+    check_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    findings: Mapped[int] = mapped_column(Integer, default=0)
+    suggestions_posted: Mapped[int] = mapped_column(Integer, default=0)
+    suggestions_proven: Mapped[int] = mapped_column(Integer, default=0)
+    config_errors: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+
+class PostedSuggestion(Base):
+    __tablename__ = "suggestions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    suggestion_id: Mapped[str] = mapped_column(String(128))  # jobs.model.Suggestion.id
+    path: Mapped[str] = mapped_column(String(1024))
+    start_line: Mapped[int] = mapped_column(Integer)
+    end_line: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(128))
+    rule_ids: Mapped[str] = mapped_column(Text, default="")  # space separated
+    validation: Mapped[str] = mapped_column(String(16))
+    committable: Mapped[bool] = mapped_column(Boolean)
+    reliability: Mapped[float] = mapped_column(Float)
+    comment_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class IgnoredRule(Base):
+    """`/provenfix ignore <rule>`: a rule this repository switched off for later runs."""
+
+    __tablename__ = "ignored_rules"
+    __table_args__ = (UniqueConstraint("repository_id", "rule_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    rule_id: Mapped[str] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Database:
+    """An engine and its sessions; one per process (a forked job horse makes its own)."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, pool_pre_ping=True, **engine_options)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_all(self) -> None:
+        """Create the missing tables. Several processes starting at once (gunicorn workers)
+        may race to create the same table: the loser retries and finds it there."""
+        for attempt in range(3):
+            try:
+                Base.metadata.create_all(self.engine)
+                return
+            except (OperationalError, ProgrammingError, IntegrityError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits when the block ends normally and rolls back otherwise."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- the queries the service needs -------------------------------------------------
+
+    def ignored_rules(self, repository_id: int) -> frozenset[str]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(IgnoredRule.rule_id).where(IgnoredRule.repository_id == repository_id)
+            )
+            return frozenset(rows)
+
+    def ignore_rule(self, repository_id: int, full_name: str, rule_id: str, by: str) -> bool:
+        """Record an ignore; False when the repository already ignored that rule."""
+        with self.session() as s:
+            upsert_repository(s, repository_id, full_name)
+            exists = s.scalar(
+                select(IgnoredRule.id).where(
+                    IgnoredRule.repository_id == repository_id, IgnoredRule.rule_id == rule_id
+                )
+            )
+            if exists is not None:
+                return False
+            s.add(IgnoredRule(repository_id=repository_id, rule_id=rule_id, created_by=by))
+            return True
+
+
+def upsert_repository(
+    session: Session,
+    repository_id: int,
+    full_name: str,
+    *,
+    installation_id: int | None = None,
+    private: bool | None = None,
+    active: bool | None = None,
+) -> Repository:
+    repo = session.get(Repository, repository_id)
+    if repo is None:
+        repo = Repository(id=repository_id, full_name=full_name, private=bool(private))
+        session.add(repo)
+    repo.full_name = full_name
+    if installation_id is not None:
+        repo.installation_id = installation_id
+    if private is not None:
+        repo.private = private
+    if active is not None:
+        repo.active = active
+        repo.removed_at = None if active else utcnow()
+        if active:
+            repo.added_at = utcnow()
+    return repo
+
+
+def record_installation(
+    session: Session,
+    payload_installation: dict[str, Any],
+    action: str,
+    repositories: Sequence[dict[str, Any]] = (),
+) -> Installation:
+    """Apply an `installation` event (created, deleted, suspend, unsuspend, ...)."""
+    iid = int(payload_installation["id"])
+    account = payload_installation.get("account") or {}
+    inst = session.get(Installation, iid)
+    if inst is None:
+        inst = Installation(
+            id=iid,
+            account_login=str(account.get("login", "")),
+            account_type=str(account.get("type", "")),
+        )
+        session.add(inst)
+    if account:
+        inst.account_login = str(account.get("login", inst.account_login))
+        inst.account_type = str(account.get("type", inst.account_type))
+    inst.repository_selection = payload_installation.get("repository_selection")
+    inst.updated_at = utcnow()
+    if action == "deleted":
+        inst.deleted_at = utcnow()
+    elif action in ("created", "new_permissions_accepted", "unsuspend"):
+        inst.deleted_at = None
+    if action == "suspend":
+        inst.suspended_at = utcnow()
+    elif action == "unsuspend":
+        inst.suspended_at = None
+    for repo in repositories:
+        upsert_repository(
+            session,
+            int(repo["id"]),
+            str(repo["full_name"]),
+            installation_id=iid,
+            private=bool(repo.get("private", False)),
+            active=action != "deleted",
+        )
+    return inst
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The web and worker processes share the file: wait for locks instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 10000")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()

@@ -1,0 +1,130 @@
+"""Prometheus metrics kept in Redis, so every web and worker process adds to the same counts.
+
+Counters are Redis hashes incremented with HINCRBY; `render` reads them, and
+the job gauges straight from rq's registries, into the Prometheus text
+exposition format (version 0.0.4).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from redis import Redis
+from rq import Queue
+
+DELIVERIES_KEY = "provenfix:metrics:deliveries"
+JOBS_KEY = "provenfix:metrics:jobs"
+DURATION_KEY = "provenfix:metrics:job_duration"
+DURATION_BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+KNOWN_EVENTS = frozenset(
+    {
+        "pull_request",
+        "check_run",
+        "issue_comment",
+        "installation",
+        "installation_repositories",
+        "ping",
+        "unverified",
+    }
+)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_SEP = "\x1f"
+
+
+def record_delivery(redis: Redis, event: str, outcome: str) -> None:
+    """Count one webhook delivery; an event we do not handle is counted as `other`, one that
+    failed verification as `unverified` (its headers are not to be trusted as labels)."""
+    label = event if event in KNOWN_EVENTS else "other"
+    redis.hincrby(DELIVERIES_KEY, f"{label}{_SEP}{outcome}", 1)
+
+
+def record_job(redis: Redis, outcome: str, duration_s: float) -> None:
+    """Count one finished job execution (completed, failed, superseded) and its duration."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hincrby(JOBS_KEY, outcome, 1)
+    bucket = next((b for b in DURATION_BUCKETS_S if duration_s <= b), math.inf)
+    pipe.hincrby(DURATION_KEY, f"{outcome}{_SEP}{_fmt(bucket)}", 1)
+    pipe.hincrbyfloat(DURATION_KEY, f"{outcome}{_SEP}sum", duration_s)
+    pipe.hincrby(DURATION_KEY, f"{outcome}{_SEP}count", 1)
+    pipe.execute()
+
+
+def render(redis: Redis, queue: Queue) -> str:
+    lines: list[str] = []
+    deliveries = _hash(redis, DELIVERIES_KEY)
+    lines += [
+        "# HELP provenfix_webhook_deliveries_total Webhook deliveries by event and outcome.",
+        "# TYPE provenfix_webhook_deliveries_total counter",
+    ]
+    for field in sorted(deliveries):
+        event, _, outcome = field.partition(_SEP)
+        lines.append(
+            f"provenfix_webhook_deliveries_total{_labels(event=event, outcome=outcome)} "
+            f"{deliveries[field]}"
+        )
+    lines += [
+        "# HELP provenfix_jobs Jobs in the analysis queue's registries, by state.",
+        "# TYPE provenfix_jobs gauge",
+    ]
+    for state, count in job_states(queue):
+        lines.append(f"provenfix_jobs{_labels(queue=queue.name, state=state)} {count}")
+    finished = _hash(redis, JOBS_KEY)
+    lines += [
+        "# HELP provenfix_job_runs_total Job executions that ended, by outcome.",
+        "# TYPE provenfix_job_runs_total counter",
+    ]
+    for outcome in sorted(finished):
+        lines.append(f"provenfix_job_runs_total{_labels(outcome=outcome)} {finished[outcome]}")
+    lines += _histogram(_hash(redis, DURATION_KEY))
+    return "\n".join(lines) + "\n"
+
+
+def job_states(queue: Queue) -> Iterable[tuple[str, int]]:
+    yield "queued", queue.count
+    yield "started", queue.started_job_registry.count
+    yield "deferred", queue.deferred_job_registry.count
+    yield "scheduled", queue.scheduled_job_registry.count
+    yield "finished", queue.finished_job_registry.count
+    yield "failed", queue.failed_job_registry.count
+    yield "canceled", queue.canceled_job_registry.count
+
+
+def _histogram(raw: dict[str, str]) -> list[str]:
+    name = "provenfix_job_duration_seconds"
+    lines = [
+        f"# HELP {name} Wall time of analysis job executions, by outcome.",
+        f"# TYPE {name} histogram",
+    ]
+    outcomes = sorted({field.partition(_SEP)[0] for field in raw})
+    for outcome in outcomes:
+        cumulative = 0
+        for bound in (*DURATION_BUCKETS_S, math.inf):
+            cumulative += int(raw.get(f"{outcome}{_SEP}{_fmt(bound)}", "0"))
+            lines.append(f"{name}_bucket{_labels(outcome=outcome, le=_fmt(bound))} {cumulative}")
+        total = float(raw.get(f"{outcome}{_SEP}sum", "0"))
+        lines.append(f"{name}_sum{_labels(outcome=outcome)} {total:.3f}")
+        lines.append(
+            f"{name}_count{_labels(outcome=outcome)} {raw.get(f'{outcome}{_SEP}count', '0')}"
+        )
+    return lines
+
+
+def _hash(redis: Redis, key: str) -> dict[str, str]:
+    raw = redis.hgetall(key)
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _fmt(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(bound)
+
+
+def _labels(**labels: str) -> str:
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"

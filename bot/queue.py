@@ -1,0 +1,326 @@
+"""Analysis jobs on an rq queue: one job per (repository, pull request, head sha).
+
+The web process only calls `AnalysisQueue.submit`, `cancel_pull_request` and
+`submit_resolve`; the worker runs `bot.job.analyze_pull_request`. Both sides
+share the Redis keys below (all under `provenfix:`):
+
+- `provenfix:pr:<repo id>:<number>`: the pull request's current job (JSON with
+  job id, head sha and the pull request's `updated_at`). A delivery for an
+  older head than the current one is stale and enqueues nothing, so deliveries
+  arriving out of order cannot resurrect an old push.
+- `provenfix:superseded:<job id>`: set when a newer push (or the pull request's
+  closing) replaces a job. A queued job is cancelled outright; a running one
+  checks the key between stages (`is_superseded`) and stops.
+- `provenfix:delivery:<delivery id>`: webhook deliveries seen (see bot.webapp).
+
+Retries: transient GitHub and network errors (`TransientError`, raised by the
+job) are retried by rq with `Retry(max=3, interval=[10, 30, 60])`; anything
+else goes straight to the FailedJobRegistry, with a one-line reason in
+`job.meta["reason"]` and the exception as the job's failure. Retry intervals
+need a worker started with the scheduler (`provenfix worker` does that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from types import TracebackType
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline as RedisPipeline
+from rq import Queue, Retry
+from rq.callbacks import Callback
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from bot.settings import BotSettings
+from jobs.errors import ProvenFixError
+
+KEY_PREFIX = "provenfix"
+ANALYZE_FUNC = "bot.job.analyze_pull_request"
+RESOLVE_FUNC = "bot.job.resolve_and_analyze"
+REACT_FUNC = "bot.job.react_to_comment"
+FAILURE_CALLBACK = "bot.queue.on_job_failure"
+RETRY_INTERVALS = (10, 30, 60)
+RESULT_TTL_S = 24 * 3600  # a finished job keeps its id taken: the same head is not re-run
+FAILURE_TTL_S = 7 * 24 * 3600
+_WAITING = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+_ALIVE = _WAITING | {JobStatus.STARTED}
+
+
+class TransientError(ProvenFixError):
+    """A failure worth retrying: GitHub 5xx/429, a network error, a rate limit."""
+
+
+class Superseded(ProvenFixError):  # a signal rather than a failure
+    """A newer push or the pull request's closing replaced the running job."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything a worker needs to analyze one pull request head (no secrets)."""
+
+    installation_id: int
+    repository_id: int
+    owner: str
+    repo: str
+    number: int
+    head_sha: str
+    base_sha: str
+    base_ref: str
+    default_branch: str
+    clone_url: str  # the base repository; the head is fetched as refs/pull/N/head
+    trigger: str  # e.g. "pull_request.opened", "check_run.rerequested"
+    delivery_id: str = ""
+    sender: str = ""
+    updated_at: str = ""  # the pull request's updated_at (ISO 8601): orders deliveries
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+    @property
+    def job_id(self) -> str:
+        return analysis_job_id(self.repository_id, self.number, self.head_sha)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobRequest:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class PullRequestTarget:
+    """A pull request known by number only (a comment command): the worker looks up its head."""
+
+    installation_id: int
+    repository_id: int
+    owner: str
+    repo: str
+    number: int
+    default_branch: str
+    clone_url: str
+    trigger: str
+    delivery_id: str = ""
+    sender: str = ""
+
+
+@dataclass(frozen=True)
+class CommentReaction:
+    """Acknowledge a command: a reaction (`+1`, `eyes`…) on the comment that gave it."""
+
+    installation_id: int
+    owner: str
+    repo: str
+    comment_id: int
+    content: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    outcome: str  # enqueued | duplicate | stale
+    job_id: str
+    superseded: str | None = None  # the job this one replaced
+
+
+def analysis_queue(settings: BotSettings, redis: Redis) -> Queue:
+    return Queue(settings.queue_name, connection=redis, default_timeout=settings.job_timeout_s)
+
+
+def analysis_job_id(repository_id: int, number: int, head_sha: str) -> str:
+    return f"provenfix-{repository_id}-{number}-{head_sha}"
+
+
+def pr_key(repository_id: int, number: int) -> str:
+    return f"{KEY_PREFIX}:pr:{repository_id}:{number}"
+
+
+def superseded_key(job_id: str) -> str:
+    return f"{KEY_PREFIX}:superseded:{job_id}"
+
+
+def is_superseded(redis: Redis, job_id: str) -> bool:
+    return bool(redis.exists(superseded_key(job_id)))
+
+
+class AnalysisQueue:
+    def __init__(
+        self,
+        redis: Redis,
+        queue: Queue,
+        *,
+        job_timeout_s: int,
+        analyze_func: str = ANALYZE_FUNC,
+        resolve_func: str = RESOLVE_FUNC,
+    ) -> None:
+        self.redis = redis
+        self.queue = queue
+        self.job_timeout_s = job_timeout_s
+        self.analyze_func = analyze_func  # another function only in tests
+        self.resolve_func = resolve_func
+
+    def submit(self, request: JobRequest, *, rerun: bool = False) -> Submitted:
+        """Enqueue the analysis of `request`'s head, superseding the pull request's older job.
+
+        Without `rerun` a head whose analysis is waiting, running or completed (within
+        RESULT_TTL_S) is not analyzed again; with it (a re-run button, a command) a completed
+        one is replaced too. A waiting or running job is always kept.
+        """
+        job_id = request.job_id
+        previous = self._make_current(request)
+        if previous is _STALE:
+            return Submitted("stale", job_id)
+        replaced = None
+        if isinstance(previous, str) and previous != job_id:
+            self._supersede(previous)
+            replaced = previous
+        self.redis.delete(superseded_key(job_id))
+        self._drop_finished(job_id, rerun=rerun)
+        try:
+            self.queue.enqueue_call(
+                self.analyze_func,
+                args=(request,),
+                timeout=self.job_timeout_s,
+                result_ttl=RESULT_TTL_S,
+                failure_ttl=FAILURE_TTL_S,
+                job_id=job_id,
+                description=f"analyze {request.full_name}#{request.number}@{request.head_sha[:10]}",
+                meta={
+                    "repository": request.full_name,
+                    "number": request.number,
+                    "head_sha": request.head_sha,
+                    "trigger": request.trigger,
+                },
+                retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
+                on_failure=Callback(FAILURE_CALLBACK),
+                unique=True,
+            )
+        except DuplicateJobError:
+            return Submitted("duplicate", job_id, replaced)
+        return Submitted("enqueued", job_id, replaced)
+
+    def submit_resolve(self, target: PullRequestTarget) -> str:
+        """Enqueue a small job that looks the pull request's head up, then submits it."""
+        job = self.queue.enqueue_call(
+            self.resolve_func,
+            args=(target,),
+            timeout=120,
+            result_ttl=3600,
+            failure_ttl=FAILURE_TTL_S,
+            description=f"resolve {target.owner}/{target.repo}#{target.number}",
+            retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
+            on_failure=Callback(FAILURE_CALLBACK),
+        )
+        return job.id
+
+    def submit_reaction(self, reaction: CommentReaction) -> str:
+        job = self.queue.enqueue_call(
+            REACT_FUNC,
+            args=(reaction,),
+            timeout=60,
+            result_ttl=3600,
+            failure_ttl=FAILURE_TTL_S,
+            description=f"react {reaction.content} on {reaction.owner}/{reaction.repo} comment",
+            retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
+            on_failure=Callback(FAILURE_CALLBACK),
+        )
+        return job.id
+
+    def cancel_pull_request(self, repository_id: int, number: int) -> str | None:
+        """The pull request was closed: cancel its waiting job, stop its running one."""
+        raw = self.redis.getdel(pr_key(repository_id, number))
+        if raw is None:
+            return None
+        job_id = str(json.loads(raw)["job_id"])
+        self._supersede(job_id)
+        return job_id
+
+    def _make_current(self, request: JobRequest) -> str | object | None:
+        """Atomically make `request` the pull request's current job; the previous job id,
+        None when there was none, or _STALE when a newer head is already current."""
+        key = pr_key(request.repository_id, request.number)
+        record = json.dumps(
+            {
+                "job_id": request.job_id,
+                "head_sha": request.head_sha,
+                "updated_at": request.updated_at,
+            }
+        )
+        result: list[str | object | None] = [None]
+
+        def swap(pipe: RedisPipeline) -> None:
+            raw = pipe.get(key)
+            current = json.loads(raw) if raw is not None else None
+            if current is not None and _is_newer(current, request):
+                result[0] = _STALE
+                pipe.multi()
+                return
+            pipe.multi()
+            pipe.set(key, record, ex=FAILURE_TTL_S)
+            result[0] = None if current is None else str(current["job_id"])
+
+        self.redis.transaction(swap, key)
+        return result[0]
+
+    def _supersede(self, job_id: str) -> None:
+        self.redis.set(superseded_key(job_id), "1", ex=max(self.job_timeout_s * 2, 3600))
+        try:
+            job = Job.fetch(job_id, connection=self.redis)
+        except NoSuchJobError:
+            return
+        if job.get_status(refresh=True) in _WAITING:
+            with contextlib.suppress(InvalidJobOperation):  # cancelled meanwhile
+                job.cancel()
+
+    def _drop_finished(self, job_id: str, *, rerun: bool) -> None:
+        """Delete an earlier job of this head that did not complete an analysis (cancelled,
+        stopped, failed, or superseded: the head is back, e.g. a reopened pull request or a
+        force-push back to it), and with `rerun` a completed one too; keep a waiting or
+        running one."""
+        try:
+            job = Job.fetch(job_id, connection=self.redis)
+        except NoSuchJobError:
+            return
+        status = job.get_status(refresh=True)
+        if status in _ALIVE:
+            return
+        completed = status == JobStatus.FINISHED and job.meta.get("outcome") == "completed"
+        if rerun or not completed:
+            job.delete()
+
+
+_STALE = object()
+
+
+def _is_newer(current: Mapping[str, Any], request: JobRequest) -> bool:
+    """Is the pull request's current head newer than the one `request` asks for?"""
+    if current.get("head_sha") == request.head_sha or not request.updated_at:
+        return False
+    return str(current.get("updated_at") or "") > request.updated_at
+
+
+def on_job_failure(
+    job: Job,
+    connection: Redis,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    """rq failure callback: only transient errors are retried; keep a readable reason."""
+    transient = isinstance(exc, TransientError)
+    if not transient:
+        job.retries_left = 0
+    reason = f"{exc_type.__name__ if exc_type else 'Error'}: {exc}".strip()
+    job.meta["reason"] = reason.splitlines()[0][:500] if reason else "unknown error"
+    job.meta["transient"] = transient
+    save_meta(job)
+
+
+def save_meta(job: Job) -> None:
+    job.save_meta()  # type: ignore[no-untyped-call]

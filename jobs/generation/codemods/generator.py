@@ -1,0 +1,207 @@
+"""Runs the codemods over every function a change touched and keeps what parses."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from jobs.generation.codemods.accumulate import (
+    DedupeWithDictFromkeys,
+    LoopToAnyAll,
+    LoopToComprehension,
+    StrConcatToJoin,
+)
+from jobs.generation.codemods.expressions import (
+    DictKeysIteration,
+    LenToTruthiness,
+    SortedIndexToMinMax,
+)
+from jobs.generation.codemods.framework import Codemod, FunctionInfo, ModuleInfo, Site
+from jobs.generation.codemods.hunks import minimal_candidate
+from jobs.generation.codemods.lookups import HoistLoopLookup, ListMembershipToSet
+from jobs.generation.codemods.repairs import MutableDefaultArg, OpenWithBlock
+from jobs.generation.edits import EditError, apply_candidates, parse_error
+from jobs.model import Candidate, ChangedFile, Finding
+from jobs.snapshot import FileVersions, Snapshot
+
+Ancestors = tuple[cst.CSTNode, ...]  # the ancestors of a function, module first
+
+
+def default_codemods() -> list[Codemod]:
+    return [
+        MutableDefaultArg(),
+        OpenWithBlock(),
+        ListMembershipToSet(),
+        DedupeWithDictFromkeys(),
+        StrConcatToJoin(),
+        LoopToComprehension(),
+        LoopToAnyAll(),
+        HoistLoopLookup(),
+        DictKeysIteration(),
+        LenToTruthiness(),
+        SortedIndexToMinMax(),
+    ]
+
+
+class CodemodGenerator:
+    """Candidates from libcst codemods, one per application, on touched functions only.
+
+    A function is touched when a line the change added lies in its own code (not
+    only in a function nested in it). Each candidate is named `codemod:<name>`,
+    replaces the smallest run of whole lines holding the edit, applies to the
+    head text and leaves a file that parses.
+    """
+
+    name = "codemods"
+
+    def __init__(
+        self, codemods: Sequence[Codemod] | None = None, *, max_per_function: int = 20
+    ) -> None:
+        self.codemods = list(codemods) if codemods is not None else default_codemods()
+        self.max_per_function = max_per_function
+
+    def generate(self, findings: Sequence[Finding], snapshot: Snapshot) -> list[Candidate]:
+        candidates: dict[str, Candidate] = {}
+        for versions in snapshot.files:
+            for cand in self._file(versions, findings):
+                candidates.setdefault(cand.id, cand)
+        return list(candidates.values())
+
+    def _file(self, versions: FileVersions, findings: Sequence[Finding]) -> Iterator[Candidate]:
+        path, text = versions.change.path, versions.head.text
+        try:
+            wrapper = MetadataWrapper(cst.parse_module(text))
+        except cst.ParserSyntaxError:
+            return
+        module = ModuleInfo(wrapper.module)
+        positions = wrapper.resolve(PositionProvider)
+        file_findings = [f for f in findings if f.path == path]
+        for func, ancestors in _touched_functions(wrapper.module, positions, versions.change):
+            info = FunctionInfo(func, module, " " * positions[func].start.column)
+            render = _FunctionRender(ancestors, func, positions[func.name].start.line)
+            sites = ((codemod, site) for codemod in self.codemods for site in codemod.sites(info))
+            made = 0
+            for codemod, site in sites:
+                cand = self._candidate(path, text, render, site, codemod, file_findings)
+                if cand is not None:
+                    yield cand
+                    made += 1
+                    if made >= self.max_per_function:
+                        break
+
+    @staticmethod
+    def _candidate(
+        path: str,
+        text: str,
+        render: _FunctionRender,
+        site: Site,
+        codemod: Codemod,
+        findings: Sequence[Finding],
+    ) -> Candidate | None:
+        before, after, first_line = render.texts(site)
+        cand = minimal_candidate(
+            path,
+            before,
+            after,
+            kind=codemod.kind,
+            source=f"codemod:{codemod.name}",
+            description=site.description,
+            findings=findings,
+            first_line=first_line,
+        )
+        if cand is None:
+            return None
+        try:
+            new_text = apply_candidates(text, [cand])
+        except EditError:
+            return None
+        return cand if parse_error(path, new_text) is None else None
+
+
+_MARKER = "__provenfix_codemod_marker__"
+
+
+class _FunctionRender:
+    """Renders one function in place, without rendering the rest of the module.
+
+    The function is put back into copies of its ancestors that keep nothing
+    else, so it is indented exactly as in the file; line numbers are shifted
+    by where its `def` line is in the file.
+    """
+
+    def __init__(self, ancestors: Ancestors, func: cst.FunctionDef, def_line: int) -> None:
+        self.ancestors, self.func = ancestors, func
+        self.before = self._slim(func).code
+        marked = self._slim(func.with_changes(name=cst.Name(_MARKER))).code
+        slim_def_line = marked[: marked.index(_MARKER)].count("\n") + 1
+        self.first_line = def_line - slim_def_line + 1
+
+    def texts(self, site: Site) -> tuple[str, str, int]:
+        if site.target is self.func:
+            new = site.replacement
+        else:
+            new = self.func.deep_replace(site.target, site.replacement)
+        assert isinstance(new, cst.FunctionDef)
+        return self.before, self._slim(new).code, self.first_line
+
+    def _slim(self, func: cst.FunctionDef) -> cst.Module:
+        node: cst.CSTNode = func
+        child: cst.CSTNode = self.func
+        for ancestor in reversed(self.ancestors):
+            replaced = _only_child(ancestor, child, node)
+            child, node = ancestor, replaced
+        assert isinstance(node, cst.Module)
+        return node
+
+
+def _only_child(parent: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
+    """`parent` with `old` replaced by `new`; a statement list keeps only that statement."""
+    if isinstance(parent, cst.Module | cst.IndentedBlock):
+        return parent.with_changes(body=[new])
+    for field in dataclasses.fields(parent):
+        value = getattr(parent, field.name)
+        if value is old:
+            return parent.with_changes(**{field.name: new})
+        if isinstance(value, tuple | list) and any(v is old for v in value):
+            return parent.with_changes(**{field.name: [new if v is old else v for v in value]})
+    raise ValueError(f"{type(old).__name__} is not a child of {type(parent).__name__}")
+
+
+def _touched_functions(
+    module: cst.Module, positions: Mapping[cst.CSTNode, CodeRange], change: ChangedFile
+) -> list[tuple[cst.FunctionDef, Ancestors]]:
+    functions = _functions(module)
+    added = {line for r in change.added for line in range(r.start, r.end + 1)}
+    spans = [(positions[f].start.line, positions[f].end.line) for f, _ in functions]
+    touched: list[tuple[cst.FunctionDef, Ancestors]] = []
+    for (func, ancestors), (start, end) in zip(functions, spans, strict=True):
+        own = {line for line in added if start <= line <= end}
+        for inner_start, inner_end in spans:
+            if own and start < inner_start <= end:  # a function nested in this one
+                own -= set(range(inner_start, inner_end + 1))
+        if own:
+            touched.append((func, ancestors))
+    return touched
+
+
+def _functions(module: cst.Module) -> list[tuple[cst.FunctionDef, Ancestors]]:
+    """Every function of the module with its ancestors."""
+    found: list[tuple[cst.FunctionDef, Ancestors]] = []
+    stack: list[cst.CSTNode] = []
+
+    class Collect(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.FunctionDef):
+                found.append((node, tuple(stack)))
+            stack.append(node)
+            # expressions hold no functions: skip them (lambdas are not codemod targets)
+            return not isinstance(node, cst.BaseExpression | cst.SimpleStatementLine)
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            stack.pop()
+
+    module.visit(Collect())
+    return found

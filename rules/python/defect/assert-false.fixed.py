@@ -1,0 +1,40 @@
+def kind(token):
+    if token.isdigit():
+        return "number"
+    elif token.isidentifier():
+        return "name"
+    else:
+        # ruleid: assert-false
+        raise AssertionError(f"unexpected token {token!r}")
+
+
+def state_name(state):
+    match state:
+        case 0:
+            return "idle"
+        case 1:
+            return "busy"
+    # ruleid: assert-false
+    raise AssertionError()
+
+
+def dispatch(op):
+    if op == "+":
+        return 1
+    # ruleid: assert-false
+    raise AssertionError((
+        "unknown operator"
+    ))
+
+
+def checks(x):
+    # ok: assert-false
+    assert x, "x must be set"
+    # ok: assert-false
+    raise AssertionError("unreachable")
+
+
+def test_kind():
+    # ok: assert-false
+    assert False, "not written yet"
+

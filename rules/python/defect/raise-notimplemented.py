@@ -1,0 +1,18 @@
+class Shape:
+    def area(self):
+        # ruleid: raise-notimplemented
+        raise NotImplemented
+
+    def perimeter(self):
+        # ruleid: raise-notimplemented
+        raise NotImplemented("subclasses must implement perimeter (not NotImplemented)")
+
+    def scale(self, factor):
+        # ok: raise-notimplemented
+        raise NotImplementedError
+
+    def __eq__(self, other):
+        if not isinstance(other, Shape):
+            # ok: raise-notimplemented
+            return NotImplemented
+        return self.area() == other.area()

@@ -1,0 +1,13 @@
+def describe(user, session, Order):
+    # ruleid: comparison-to-none-ne
+    if user.email != None and user.name != None:
+        return user.email
+    # ruleid: comparison-to-none-ne
+    while user.parent != None:
+        user = user.parent
+    # ok: comparison-to-none-ne
+    paid = session.query(Order).filter(Order.paid_at != None).count()
+    # ok: comparison-to-none-ne
+    if user.email is not None:
+        return user.email
+    return paid

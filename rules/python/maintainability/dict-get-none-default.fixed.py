@@ -1,0 +1,16 @@
+import os
+
+
+def settings(config, overrides):
+    # ruleid: dict-get-none-default
+    token = os.environ.get("API_TOKEN")
+    # ruleid: dict-get-none-default
+    timeout = config.get("timeout") or overrides.get(
+        "timeout")
+    # ok: dict-get-none-default
+    retries = config.get("retries", 3)
+    # ok: dict-get-none-default
+    mode = config.get("mode")
+    # ok: dict-get-none-default
+    proxy = getattr(config, "proxy", None)
+    return token, timeout, retries, mode, proxy

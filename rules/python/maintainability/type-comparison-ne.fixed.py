@@ -1,0 +1,12 @@
+def check(node, expected):
+    # ruleid: type-comparison-ne
+    if type(node) is not expected.kind:
+        raise TypeError(node)
+    # ruleid: type-comparison-ne
+    if type(node.parent) is not type(node):
+        return False
+    # ok: type-comparison-ne
+    if type(node) is not expected.kind:
+        raise TypeError(node)
+    # ok: type-comparison-ne
+    return node.kind != expected.kind

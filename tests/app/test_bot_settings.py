@@ -1,0 +1,155 @@
+"""bot.settings: the service refuses to start on a missing or invalid setting, and says why."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue
+
+from bot.db import Database
+from bot.settings import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_GITHUB_API_URL,
+    DEFAULT_REDIS_URL,
+    BotSettings,
+    SettingsError,
+    load_settings,
+)
+from bot.webapp import create_app
+from jobs.errors import ConfigError
+from jobs.factory import SANDBOX_MODES
+
+
+def minimal(private_key_pem: str) -> dict[str, str]:
+    return {
+        "PROVENFIX_APP_ID": "12",
+        "PROVENFIX_PRIVATE_KEY": private_key_pem,
+        "PROVENFIX_WEBHOOK_SECRET": "s3cret",
+    }
+
+
+def test_defaults(private_key_pem: str) -> None:
+    settings = load_settings(minimal(private_key_pem))
+    assert settings.app_id == 12
+    assert settings.redis_url == DEFAULT_REDIS_URL == "redis://127.0.0.1:6379/0"
+    assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///provenfix.db"
+    assert settings.github_api_url == DEFAULT_GITHUB_API_URL == "https://api.github.com"
+    assert settings.skip_drafts is True
+    assert settings.sandbox == "docker"
+    assert settings.model is None
+    assert settings.private_key_pem() == private_key_pem.strip() + "\n"
+    assert "s3cret" not in repr(settings) and "PRIVATE KEY" not in repr(settings)
+
+
+def test_every_variable(private_key_pem: str, tmp_path: Path) -> None:
+    key = tmp_path / "app.pem"
+    key.write_text(private_key_pem)
+    env = {
+        "PROVENFIX_APP_ID": "99",
+        "PROVENFIX_PRIVATE_KEY_PATH": str(key),
+        "PROVENFIX_WEBHOOK_SECRET": "s",
+        "PROVENFIX_REDIS_URL": "redis://redis.internal:6380/3",
+        "PROVENFIX_DATABASE_URL": "postgres://pf:pw@db/provenfix",
+        "PROVENFIX_GITHUB_API_URL": "https://ghe.example.org/api/v3/",
+        "PROVENFIX_MAX_BODY_BYTES": "65536",
+        "PROVENFIX_JOB_TIMEOUT_S": "900",
+        "PROVENFIX_SKIP_DRAFTS": "false",
+        "PROVENFIX_MODEL": "qwen2.5-coder-1.5b",
+        "PROVENFIX_SANDBOX": "none",
+    }
+    settings = load_settings(env)
+    assert settings == BotSettings(
+        app_id=99,
+        webhook_secret="s",
+        private_key_path=key,
+        redis_url="redis://redis.internal:6380/3",
+        database_url="postgresql+psycopg://pf:pw@db/provenfix",
+        github_api_url="https://ghe.example.org/api/v3",
+        max_body_bytes=65536,
+        job_timeout_s=900,
+        skip_drafts=False,
+        model="qwen2.5-coder-1.5b",
+        sandbox="none",
+    )
+    assert settings.private_key_pem().startswith("-----BEGIN RSA PRIVATE KEY-----")
+
+
+def test_inline_key_with_escaped_newlines(private_key_pem: str) -> None:
+    env = minimal(private_key_pem) | {"PROVENFIX_PRIVATE_KEY": private_key_pem.replace("\n", "\\n")}
+    assert load_settings(env).private_key_pem() == private_key_pem.strip() + "\n"
+
+
+@pytest.mark.parametrize("secret", [None, "", "   "])
+def test_no_webhook_secret_refuses_to_start(private_key_pem: str, secret: str | None) -> None:
+    env = minimal(private_key_pem)
+    if secret is None:
+        del env["PROVENFIX_WEBHOOK_SECRET"]
+    else:
+        env["PROVENFIX_WEBHOOK_SECRET"] = secret
+    with pytest.raises(SettingsError, match="PROVENFIX_WEBHOOK_SECRET") as raised:
+        load_settings(env)
+    assert "refuses to start" in str(raised.value)
+    assert isinstance(raised.value, ConfigError)
+
+
+def test_settings_without_secret_cannot_be_built(private_key_pem: str) -> None:
+    settings = load_settings(minimal(private_key_pem))
+    with pytest.raises(SettingsError, match="PROVENFIX_WEBHOOK_SECRET"):
+        replace(settings, webhook_secret="")
+
+
+def test_create_app_refuses_without_secret(private_key_pem: str, tmp_path: Path) -> None:
+    settings = load_settings(minimal(private_key_pem))
+    object.__setattr__(settings, "webhook_secret", "")  # forced past the dataclass check
+    redis = Redis(port=1)  # never contacted
+    with pytest.raises(SettingsError, match="PROVENFIX_WEBHOOK_SECRET"):
+        create_app(
+            settings,
+            redis=redis,
+            queue=Queue("q", connection=redis),
+            db=Database(f"sqlite:///{tmp_path / 'x.db'}"),
+        )
+
+
+@pytest.mark.parametrize(
+    ("changes", "names"),
+    [
+        ({"PROVENFIX_APP_ID": ""}, "PROVENFIX_APP_ID is not set"),
+        ({"PROVENFIX_APP_ID": "abc"}, "PROVENFIX_APP_ID='abc' is not an integer"),
+        ({"PROVENFIX_APP_ID": "0"}, "PROVENFIX_APP_ID=0 is out of range"),
+        ({"PROVENFIX_PRIVATE_KEY": ""}, "PROVENFIX_PRIVATE_KEY_PATH"),
+        ({"PROVENFIX_PRIVATE_KEY": "not a key"}, "PROVENFIX_PRIVATE_KEY is not a PEM"),
+        ({"PROVENFIX_PRIVATE_KEY_PATH": "/k.pem"}, "keep only one"),
+        ({"PROVENFIX_REDIS_URL": "localhost:6379"}, "PROVENFIX_REDIS_URL"),
+        ({"PROVENFIX_DATABASE_URL": "mysql://x/y"}, "PROVENFIX_DATABASE_URL uses 'mysql'"),
+        ({"PROVENFIX_DATABASE_URL": "provenfix.db"}, "PROVENFIX_DATABASE_URL"),
+        ({"PROVENFIX_GITHUB_API_URL": "api.github.com"}, "PROVENFIX_GITHUB_API_URL"),
+        ({"PROVENFIX_MAX_BODY_BYTES": "10"}, "PROVENFIX_MAX_BODY_BYTES=10 is out of range"),
+        ({"PROVENFIX_JOB_TIMEOUT_S": "1e3"}, "PROVENFIX_JOB_TIMEOUT_S='1e3'"),
+        ({"PROVENFIX_SKIP_DRAFTS": "maybe"}, "PROVENFIX_SKIP_DRAFTS='maybe' is not a boolean"),
+        ({"PROVENFIX_SANDBOX": "podman"}, "PROVENFIX_SANDBOX='podman' is not valid"),
+        ({"PROVENFIX_QUEUE": "a b"}, "PROVENFIX_QUEUE"),
+    ],
+)
+def test_invalid_values_name_the_variable(
+    private_key_pem: str, changes: dict[str, str], names: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(minimal(private_key_pem) | changes)
+    assert names in str(raised.value)
+
+
+def test_unreadable_key_file_fails_at_start(private_key_pem: str, tmp_path: Path) -> None:
+    env = minimal(private_key_pem)
+    del env["PROVENFIX_PRIVATE_KEY"]
+    env["PROVENFIX_PRIVATE_KEY_PATH"] = str(tmp_path / "missing.pem")
+    settings = load_settings(env)  # pure: the file is not touched here
+    with pytest.raises(SettingsError, match=r"PROVENFIX_PRIVATE_KEY_PATH=.*missing\.pem"):
+        settings.private_key_pem()
+
+
+def test_sandbox_modes_are_the_pipelines() -> None:
+    assert SANDBOX_MODES == ("docker", "none", "off")

@@ -1,0 +1,131 @@
+"""The database on real PostgreSQL, and /metrics as Prometheus reads it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from app_support import Deliver, MakeApp, example, parse_prometheus, pull_request_event, sample
+from redis import Redis
+from rq import Queue, Worker
+from sqlalchemy import create_engine, select, text
+
+from bot import metrics
+from bot.db import Database, IgnoredRule, Installation, PostedSuggestion, Repository, Run
+from bot.queue import AnalysisQueue, JobRequest
+from bot.settings import BotSettings
+from bot.webapp import create_app
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres() -> Iterator[Database]:
+    """A Database in a schema of its own in the `test` database, dropped afterwards."""
+    schema = f"provenfix_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    database = Database(POSTGRES, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        database.create_all()
+        yield database
+    finally:
+        database.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_postgresql_records_what_the_webhooks_and_jobs_write(
+    postgres: Database, settings: BotSettings, redis: Redis, queue: Queue
+) -> None:
+    app = create_app(settings, redis=redis, queue=queue, db=postgres)
+    deliver = Deliver(app.test_client())
+    created = example("installation", "created.payload.json")
+    assert deliver("installation", created).json["outcome"] == "recorded"
+    added = example("installation_repositories", "added.payload.json")
+    assert deliver("installation_repositories", added).json["outcome"] == "recorded"
+    assert postgres.ignore_rule(186853002, "Codertocat/Hello-World", "eq-none", "Codertocat")
+    assert not postgres.ignore_rule(186853002, "Codertocat/Hello-World", "eq-none", "other")
+    with postgres.session() as s:
+        run = Run(
+            job_id="provenfix-186853002-2-" + "a" * 40,
+            repository_id=186853002,
+            repository="Codertocat/Hello-World",
+            pr_number=2,
+            head_sha="a" * 40,
+            trigger="pull_request.opened",
+            status="completed",
+            check_run_id=2**40,  # GitHub ids outgrow 32 bits
+        )
+        s.add(run)
+        s.flush()
+        s.add(
+            PostedSuggestion(
+                run_id=run.id, suggestion_id="s1", path="a.py", start_line=1, end_line=2,
+                kind="repair", source="semgrep-autofix", rule_ids="eq-none",
+                validation="passed", committable=True, reliability=0.87, comment_id=2**40 + 1,
+            )
+        )  # fmt: skip
+    assert app.test_client().get("/healthz").json["database"] == "ok"
+    with postgres.session() as s:
+        assert s.get(Installation, created["installation"]["id"]) is not None
+        names = set(s.scalars(select(Repository.full_name)))
+        assert "Codertocat/Hello-World" in names
+        assert added["repositories_added"][0]["full_name"] in names
+        assert s.scalars(select(IgnoredRule.rule_id)).all() == ["eq-none"]
+        (posted,) = s.scalars(select(PostedSuggestion)).all()
+        assert posted.comment_id == 2**40 + 1 and posted.reliability == pytest.approx(0.87)
+
+
+def broken_job(request: JobRequest) -> None:
+    raise ValueError("boom")
+
+
+def test_metrics_exposition_parses_and_counts(
+    make_app: MakeApp, redis: Redis, queue: Queue, settings: BotSettings
+) -> None:
+    failing = AnalysisQueue(redis, queue, job_timeout_s=60, analyze_func=f"{__name__}.broken_job")
+    failing.submit(JobRequest(1, 9, "o", "r", 3, "c" * 40, "d" * 40, "main", "main", "x", "t"))
+    Worker([queue], connection=redis).work(burst=True)
+    client = make_app().test_client()
+    deliver = Deliver(client)
+    deliver("pull_request", pull_request_event(), delivery="m1")
+    deliver("pull_request", pull_request_event(), delivery="m1")
+    deliver("pull_request", pull_request_event(), secret="wrong")
+    deliver("ping", example("ping", "payload.json"))
+    deliver("star", {"action": "created"})
+    metrics.record_job(redis, "completed", 42.0)
+    metrics.record_job(redis, "completed", 4000.0)
+    metrics.record_job(redis, "superseded", 3.0)
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type == "text/plain; version=0.0.4; charset=utf-8"
+    parsed = parse_prometheus(response.get_data(as_text=True))
+    assert parsed["types"] == {
+        "provenfix_webhook_deliveries_total": "counter",
+        "provenfix_jobs": "gauge",
+        "provenfix_job_runs_total": "counter",
+        "provenfix_job_duration_seconds": "histogram",
+    }
+    deliveries = "provenfix_webhook_deliveries_total"
+    assert sample(parsed, deliveries, event="pull_request", outcome="enqueued") == 1
+    assert sample(parsed, deliveries, event="pull_request", outcome="duplicate_delivery") == 1
+    assert sample(parsed, deliveries, event="unverified", outcome="bad_signature") == 1
+    assert sample(parsed, deliveries, event="ping", outcome="pong") == 1
+    assert sample(parsed, deliveries, event="other", outcome="ignored") == 1  # no label per name
+    assert sample(parsed, "provenfix_jobs", queue=queue.name, state="queued") == 1
+    assert sample(parsed, "provenfix_jobs", queue=queue.name, state="failed") == 1
+    duration = "provenfix_job_duration_seconds"
+    assert sample(parsed, f"{duration}_bucket", outcome="completed", le="60.0") == 1
+    assert sample(parsed, f"{duration}_bucket", outcome="completed", le="+Inf") == 2
+    assert sample(parsed, f"{duration}_sum", outcome="completed") == pytest.approx(4042.0)
+    assert sample(parsed, f"{duration}_count", outcome="superseded") == 1
+    assert sample(parsed, "provenfix_job_runs_total", outcome="completed") == 2
+
+    # a second web process reads the same counters
+    other = make_app().test_client().get("/metrics").get_data(as_text=True)
+    assert sample(parse_prometheus(other), deliveries, event="ping", outcome="pong") == 1

@@ -1,0 +1,7 @@
+"""A local stand-in for api.github.com (and git over HTTP) that checks every request
+the bot sends against GitHub's published REST contract. See server.py."""
+
+from .contract import Contract
+from .server import CheckRunView, GitHubStandIn, RequestRecord, Violation
+
+__all__ = ["CheckRunView", "Contract", "GitHubStandIn", "RequestRecord", "Violation"]

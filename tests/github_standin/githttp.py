@@ -1,0 +1,67 @@
+"""Smart HTTP for the stand-in's repositories through `git http-backend` (CGI), read only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+GIT_HTTP_BACKEND = (
+    Path(
+        subprocess.run(
+            ["git", "--exec-path"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    / "git-http-backend"
+)
+
+
+def run_http_backend(
+    repo: Path, rest: str, environ: Mapping[str, object], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Serve `rest` (e.g. /info/refs) of the repository at `repo` (a work tree)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/nonexistent"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_PROJECT_ROOT": str(repo),
+        "GIT_HTTP_EXPORT_ALL": "1",
+        "PATH_INFO": "/.git" + rest,
+        "REQUEST_METHOD": str(environ.get("REQUEST_METHOD", "GET")),
+        "QUERY_STRING": str(environ.get("QUERY_STRING", "")),
+        "CONTENT_TYPE": str(environ.get("CONTENT_TYPE", "")),
+        "CONTENT_LENGTH": str(len(body)),
+        "REMOTE_USER": "x-access-token",
+        "REMOTE_ADDR": str(environ.get("REMOTE_ADDR", "127.0.0.1")),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        # like GitHub: a pull request's head can be fetched by its SHA
+        "GIT_CONFIG_COUNT": "2",
+        "GIT_CONFIG_KEY_0": "uploadpack.allowAnySHA1InWant",
+        "GIT_CONFIG_VALUE_0": "true",
+        "GIT_CONFIG_KEY_1": "safe.directory",
+        "GIT_CONFIG_VALUE_1": "*",
+    }
+    if environ.get("HTTP_GIT_PROTOCOL"):
+        env["GIT_PROTOCOL"] = str(environ["HTTP_GIT_PROTOCOL"])
+    if environ.get("HTTP_CONTENT_ENCODING"):
+        env["HTTP_CONTENT_ENCODING"] = str(environ["HTTP_CONTENT_ENCODING"])
+    done = subprocess.run(
+        [str(GIT_HTTP_BACKEND)], input=body, capture_output=True, env=env, check=False
+    )
+    out = done.stdout
+    sep = out.find(b"\r\n\r\n")
+    head_end, body_start = (
+        (sep, sep + 4) if sep >= 0 else (out.find(b"\n\n"), out.find(b"\n\n") + 2)
+    )
+    if head_end < 0:
+        return 500, [("Content-Type", "text/plain")], done.stderr or b"http-backend failed"
+    status = 200
+    headers: list[tuple[str, str]] = []
+    for line in out[:head_end].decode("latin-1").splitlines():
+        name, _, value = line.partition(":")
+        if name.lower() == "status":
+            status = int(value.strip().split()[0])
+        elif name:
+            headers.append((name.strip(), value.strip()))
+    return status, headers, out[body_start:]
