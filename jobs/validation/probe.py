@@ -44,6 +44,8 @@ class CoverageMap:
     """Which tests execute which lines: path -> line -> test node ids."""
 
     lines: Mapping[str, Mapping[int, frozenset[str]]] = field(default_factory=dict)
+    outside: Mapping[str, frozenset[int]] = field(default_factory=dict)  # run outside tests
+    all_tests: frozenset[str] = frozenset()
 
     def tests_covering(self, path: str, lines: Iterable[int]) -> frozenset[str]:
         per_line = self.lines.get(path, {})
@@ -123,4 +125,8 @@ def _coverage(raw: Any) -> CoverageMap | None:
             int(line): frozenset(order[int(i)] for i in indices)
             for line, indices in dict(per_line).items()
         }
-    return CoverageMap(lines)
+    outside = {
+        str(path): frozenset(int(line) for line in numbers)
+        for path, numbers in dict(raw.get("outside", {})).items()
+    }
+    return CoverageMap(lines, outside, frozenset(order))

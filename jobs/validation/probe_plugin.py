@@ -84,19 +84,27 @@ class _Probe:
         data = self.cov.get_data()
         index = {nodeid: i for i, nodeid in enumerate(self.tests)}
         lines: dict[str, dict[str, list[int]]] = {}
+        # lines run outside any test (imports, collection, session fixtures): a
+        # change there can affect every test
+        outside: dict[str, list[int]] = {}
         for filename in data.measured_files():
             real = os.path.realpath(filename)
             if not real.startswith(self.root + os.sep):
                 continue
             rel = os.path.relpath(real, self.root).replace(os.sep, "/")
             per_line: dict[str, list[int]] = {}
+            unattributed: list[int] = []
             for lineno, contexts in data.contexts_by_lineno(filename).items():
                 tests = sorted(index[c] for c in contexts if c in index)
                 if tests:
                     per_line[str(lineno)] = tests
+                if any(c not in index for c in contexts):
+                    unattributed.append(lineno)
             if per_line:
                 lines[rel] = per_line
-        return {"order": list(self.tests), "lines": lines}
+            if unattributed:
+                outside[rel] = sorted(unattributed)
+        return {"order": list(self.tests), "lines": lines, "outside": outside}
 
 
 def pytest_configure(config: pytest.Config) -> None:

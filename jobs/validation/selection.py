@@ -1,6 +1,8 @@
 """Test impact selection: the tests that execute what a candidate changes.
 
-A candidate is judged by the tests that execute its lines. Lines no test can
+A candidate is judged by the tests that execute its lines; a candidate that
+changes code run outside any test (at import, in session fixtures) by the
+whole suite. Lines no test can
 execute on its own (a `def` line with its defaults, decorators, an `else:`)
 widen the scope to the innermost function around them, so a signature fix is
 judged by the tests that call the function.
@@ -39,6 +41,25 @@ def select_tests(
 ) -> dict[str, frozenset[str]]:
     selected: dict[str, frozenset[str]] = {}
     for cand in candidates:
+        if _runs_outside_tests(cand, snapshot, coverage):
+            selected[cand.id] = coverage.all_tests
+            continue
         scope = selection_scope(cand, snapshot, coverage)
         selected[cand.id] = coverage.tests_covering(cand.path, range(scope.start, scope.end + 1))
     return selected
+
+
+def _runs_outside_tests(cand: Candidate, snapshot: Snapshot, coverage: CoverageMap) -> bool:
+    """Does the candidate change code that runs at import or in shared fixtures?
+
+    Such code can affect any test, so the whole suite judges it. `def` lines
+    are left out: every module runs them at import, and a function's body is
+    judged by the tests that call it.
+    """
+    outside = coverage.outside.get(cand.path, frozenset())
+    versions = snapshot.file(cand.path)
+    headers = {span.start for span in versions.head.functions} if versions else set()
+    return any(
+        line in outside and line not in headers
+        for line in range(cand.start_line, cand.end_line + 1)
+    )

@@ -283,3 +283,55 @@ def test_a_real_speed_up_is_measured_in_interleaved_runs(
     timing = validator.time_tests(tree, faster, ["tests/test_slow.py::test_common"])
     assert timing is not None and len(timing.before_s) == len(timing.after_s) == 3
     assert timing.faster and timing.median_before > 3 * timing.median_after
+
+
+REGISTRY = """HANDLERS = {}
+
+
+def register(name):
+    def wrap(fn):
+        HANDLERS[name] = fn
+        return fn
+    return wrap
+
+
+@register("upper")
+def upper(text):
+    return text.upper()
+"""
+REGISTRY_TESTS = """from registry import HANDLERS, upper
+
+
+def test_upper():
+    assert upper("a") == "A"
+
+
+def test_registered():
+    assert "upper" in HANDLERS
+"""
+
+
+def test_code_run_at_import_is_judged_by_the_whole_suite(
+    make_repo: MakeRepo,
+    sandbox: DockerSandbox,
+    plain_env,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    repo = make_repo(
+        {"registry.py": "x = 1\n"}, {"registry.py": REGISTRY, "tests/test_r.py": REGISTRY_TESTS}
+    )
+    repo_obj = open_repo(repo.path)
+    change = compute_change(repo_obj, "main", "pr")
+    snapshot = take_snapshot(change, AnalysisSettings(), tmp_path / "snap")
+    tree = export_tree(repo_obj, change.head_sha, tmp_path / "head")
+    # the decorator line runs at import: no test's context covers it
+    decorator = cand(REGISTRY, "registry.py", 11, '@register("UPPER")', SuggestionKind.REFACTOR)
+    body = cand(REGISTRY, "registry.py", 13, "    return str.upper(text)", SuggestionKind.REFACTOR)
+    validator = validator_for(sandbox, plain_env.tag, tmp_path)
+    baseline = validator.baseline(tree)
+    selected = select_tests([decorator, body], snapshot, baseline.coverage)
+    assert selected[decorator.id] == frozenset(baseline.outcomes)
+    assert selected[body.id] == {"tests/test_r.py::test_upper"}
+    verdicts = validator.validate(tree, baseline, [decorator, body], selected)
+    assert verdicts[decorator.id].new_failures == ("tests/test_r.py::test_registered",)
+    assert verdicts[body.id].status is ValidationStatus.PASSED
