@@ -81,10 +81,18 @@ class Pipeline:
             outcome, candidates = self._generate_and_validate(
                 change, snapshot, findings, scratch, timer
             )
+            # Evidence is measured for proven candidates only: the others score 0
+            # whatever it would say, and the re-scan is a whole semgrep run.
+            proven = [
+                c
+                for c in candidates
+                if c.id in outcome.verdicts
+                and outcome.verdicts[c.id].status is ValidationStatus.PASSED
+            ]
             with timer("score"):
                 evidence = (
                     collect_evidence(
-                        candidates,
+                        proven,
                         snapshot,
                         findings,
                         self._stages.rescanner,
@@ -93,7 +101,7 @@ class Pipeline:
                         selected=outcome.selected,
                         timings=outcome.timings,
                     )
-                    if self._stages.rescanner is not None and candidates
+                    if self._stages.rescanner is not None and proven
                     else {}
                 )
                 suggestions = assemble_suggestions(
