@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from actions.main import add_action_command
 from jobs import __version__
 from jobs.cli import add_analyze_command
 from jobs.errors import UsageError
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"provenfix {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_analyze_command(commands)
+    add_action_command(commands)
     _add_serve_command(commands)
     _add_worker_command(commands)
     return parser

@@ -68,6 +68,7 @@ from bot.queue import (
 from bot.settings import BotSettings, SettingsError, load_settings
 from jobs.errors import ConfigError, ProvenFixError
 from jobs.factory import ValidationOptions, build_pipeline
+from jobs.generation.model.config import open_model
 from jobs.model import Report, Suggestion
 from jobs.pipeline import AnalysisRequest, Pipeline, Progress
 from jobs.settings import REPO_CONFIG_PATH, AnalysisSettings, load_repo_config
@@ -191,9 +192,28 @@ def context_from_env(env: Mapping[str, str]) -> JobContext:
         )
         return publisher
 
+    model = open_model(settings.model)  # loaded by the first job that needs it
+
+    def pipeline(
+        analysis: AnalysisSettings, options: ValidationOptions, progress: Progress
+    ) -> Pipeline:
+        return build_pipeline(
+            analysis,
+            validation=options,
+            progress=progress,
+            model=model,
+            model_options=settings.model,
+        )
+
     database = Database(settings.database_url)
     database.create_all()
-    return JobContext(settings=settings, github=app, publisher=publisher, database=database)
+    return JobContext(
+        settings=settings,
+        github=app,
+        publisher=publisher,
+        database=database,
+        pipeline=pipeline,
+    )
 
 
 # --- the job functions ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from jobs.errors import ConfigError
 from jobs.factory import SANDBOX_MODES
+from jobs.generation.model.config import ModelOptions, model_options_from_env
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "sqlite:///provenfix.db"
@@ -46,7 +47,7 @@ class BotSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     job_timeout_s: int = DEFAULT_JOB_TIMEOUT_S
     skip_drafts: bool = True
-    model: str | None = None
+    model: ModelOptions = field(default_factory=ModelOptions)  # PROVENFIX_MODEL*, off by default
     sandbox: str = "docker"
     queue_name: str = DEFAULT_QUEUE
     delivery_ttl_s: int = DEFAULT_DELIVERY_TTL_S
@@ -139,7 +140,7 @@ def load_settings(env: Mapping[str, str]) -> BotSettings:
             hint="seconds one analysis may take",
         ),
         skip_drafts=_bool(env, "PROVENFIX_SKIP_DRAFTS", True),
-        model=env.get("PROVENFIX_MODEL", "").strip() or None,
+        model=model_options_from_env(env),
         sandbox=sandbox,
         queue_name=_queue_name(env),
         delivery_ttl_s=_int(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from jobs.diff import open_repo, resolve
 from jobs.errors import ConfigError
 from jobs.factory import ValidationOptions, build_pipeline
 from jobs.formats import RENDERERS
+from jobs.generation.model.config import ModelOptions, model_options_from_env, open_model
 from jobs.model import Report, Severity
 from jobs.pipeline import AnalysisRequest
 from jobs.repo_config import read_repo_settings
@@ -68,8 +70,37 @@ def add_analyze_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--install-command",
         help="shell command that installs the project and its test dependencies in the sandbox",
     )
+    model = parser.add_argument_group(
+        "code model", "defaults from the PROVENFIX_MODEL* variables (docs/model.md)"
+    )
+    model.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="off, a registered model (e.g. qwen2.5-coder-1.5b; fetch it with "
+        "scripts/fetch-model), a model folder or .gguf file, or openai:NAME with --model-url",
+    )
+    model.add_argument("--model-url", help="base URL of an OpenAI-compatible server")
+    model.add_argument(
+        "--model-api-key-env", metavar="VAR", help="variable holding that server's API key"
+    )
+    model.add_argument("--model-samples", metavar="N", help="answers per function (default 4)")
+    model.add_argument(
+        "--model-budget", metavar="SECONDS", help="generation time per analysis (default 600)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     parser.set_defaults(handler=run_analyze)
+
+
+def model_options(args: argparse.Namespace, env: dict[str, str]) -> ModelOptions:
+    """The PROVENFIX_MODEL* variables, with the command line's flags on top."""
+    flags = {
+        "PROVENFIX_MODEL": args.model,
+        "PROVENFIX_MODEL_URL": args.model_url,
+        "PROVENFIX_MODEL_API_KEY_ENV": args.model_api_key_env,
+        "PROVENFIX_MODEL_SAMPLES": args.model_samples,
+        "PROVENFIX_MODEL_BUDGET_S": args.model_budget,
+    }
+    return model_options_from_env(env | {k: v for k, v in flags.items() if v is not None})
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -86,7 +117,16 @@ def run_analyze(args: argparse.Namespace) -> int:
         install_command=args.install_command or settings.install_command,
         pytest_args=settings.pytest_args,
     )
-    pipeline = build_pipeline(settings, validation=options, progress=progress)
+    generation = model_options(args, dict(os.environ))
+    if generation.enabled:
+        progress(f"code model: {generation.label} (loaded when a function needs it)")
+    pipeline = build_pipeline(
+        settings,
+        validation=options,
+        progress=progress,
+        model=open_model(generation),
+        model_options=generation,
+    )
     report = pipeline.run(AnalysisRequest(repo_path=repo_path, base=args.base, head=args.head))
     for extra_format, path in args.write:
         _write(path, RENDERERS[extra_format](report))

@@ -12,7 +12,11 @@ from jobs.analyzer import Analyzer
 from jobs.complexity import ComplexityAnalyzer
 from jobs.diff import Change
 from jobs.generation.autofix import SemgrepAutofixGenerator
+from jobs.generation.base import CandidateGenerator
 from jobs.generation.codemods import CodemodGenerator
+from jobs.generation.model.backend import CodeModel
+from jobs.generation.model.config import ModelOptions
+from jobs.generation.model.generator import ModelRepairGenerator
 from jobs.pipeline import Pipeline, Progress, Stages, no_progress
 from jobs.repo_config import export_repo_semgrep
 from jobs.semgrep_stage import SemgrepAnalyzer, bundled_rules_dir
@@ -46,7 +50,11 @@ def build_pipeline(
     rules_dir: Path | None = None,
     use_repo_rules: bool = True,
     progress: Progress = no_progress,
+    model: CodeModel | None = None,
+    model_options: ModelOptions | None = None,
 ) -> Pipeline:
+    """`model` (see jobs.generation.model.config.open_model) writes candidates for what no
+    rule fixes, tuned by `model_options` and the repository's `model:` settings."""
     rules = rules_dir or bundled_rules_dir()
     validation = validation or ValidationOptions(mode="off")
 
@@ -67,11 +75,30 @@ def build_pipeline(
         stage = ValidationStage(environment, progress=progress)
     stages = Stages(
         analyzers=analyzers,
-        generators=[SemgrepAutofixGenerator(), CodemodGenerator()],
+        generators=_generators(settings, model, model_options or ModelOptions()),
         validation=stage,
         rescanner=SemgrepAnalyzer(rules, timeout_s=settings.analysis_timeout_s),
     )
     return Pipeline(settings, stages, progress=progress)
+
+
+def _generators(
+    settings: AnalysisSettings, model: CodeModel | None, options: ModelOptions
+) -> list[CandidateGenerator]:
+    generators: list[CandidateGenerator] = [SemgrepAutofixGenerator(), CodemodGenerator()]
+    if model is not None and settings.model_enabled:
+        samples = min(options.samples, settings.model_samples or options.samples)
+        generators.append(
+            ModelRepairGenerator(
+                model,
+                samples=samples,
+                max_new_tokens=options.max_new_tokens,
+                temperature=options.temperature,
+                time_budget_s=options.time_budget_s,
+                max_targets=options.max_targets,
+            )
+        )
+    return generators
 
 
 def _environment(

@@ -18,7 +18,7 @@ from jobs.analyzer import AnalysisPart, Analyzer
 from jobs.diff import Change, compute_change, open_repo
 from jobs.evidence import collect_evidence
 from jobs.fingerprint import Fingerprinter
-from jobs.generation.base import CandidateGenerator
+from jobs.generation.base import CandidateGenerator, ExplainsDrops
 from jobs.model import Candidate, Finding, Report, Skipped, ToolInfo, ValidationStatus
 from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.settings import AnalysisSettings
@@ -128,6 +128,7 @@ class Pipeline:
                     *snapshot.skipped,
                     *(s for p in parts for s in p.skipped),
                     *outcome.skipped,
+                    *self._dropped(),
                 ]
             ),
             duration_s=round(time.perf_counter() - started, 3),
@@ -180,6 +181,14 @@ class Pipeline:
         proven = sum(1 for v in outcome.verdicts.values() if v.status is ValidationStatus.PASSED)
         self._progress(f"validate: {proven} of {len(candidates)} candidates proven by the tests")
         return outcome, candidates
+
+    def _dropped(self) -> list[Skipped]:
+        return [
+            item
+            for generator in self._stages.generators
+            if isinstance(generator, ExplainsDrops)
+            for item in generator.dropped()
+        ]
 
     def _generate(self, findings: Sequence[Finding], snapshot: Snapshot) -> list[Candidate]:
         candidates: list[Candidate] = []

@@ -36,6 +36,8 @@ class AnalysisSettings:
     max_suggestions: int = 10
     install_command: str | None = None  # replaces the default dependency install
     pytest_args: tuple[str, ...] = ()  # e.g. ("tests/unit", "-m", "not slow")
+    model_enabled: bool = True  # the repository may switch the deployment's code model off
+    model_samples: int | None = None  # fewer answers per function than the deployment's
 
     def is_ignored(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.ignored_paths)
@@ -85,6 +87,11 @@ class _Tests(_Strict):
     pytest_args: list[str] = Field(default_factory=list, max_length=50)
 
 
+class _Model(_Strict):
+    enabled: bool = True
+    samples: int | None = Field(default=None, ge=1, le=16)
+
+
 class RepoConfig(_Strict):
     version: int = Field(default=1, ge=1, le=1)
     thresholds: _Thresholds = Field(default_factory=_Thresholds)
@@ -94,6 +101,7 @@ class RepoConfig(_Strict):
     score: _Score = Field(default_factory=_Score)
     suggestions: _Suggestions = Field(default_factory=_Suggestions)
     tests: _Tests = Field(default_factory=_Tests)
+    model: _Model = Field(default_factory=_Model)
 
 
 def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSettings:
@@ -133,6 +141,8 @@ def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSe
         max_suggestions=config.suggestions.max,
         install_command=config.tests.install,
         pytest_args=tuple(config.tests.pytest_args),
+        model_enabled=config.model.enabled,
+        model_samples=config.model.samples,
     )
 
 

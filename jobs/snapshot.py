@@ -8,7 +8,8 @@ or should not be analyzed end up in `skipped` with the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.diff import Change
@@ -29,6 +30,8 @@ class Snapshot:
     root: Path  # head versions of `files`, at their repo-relative paths
     files: tuple[FileVersions, ...]
     skipped: tuple[Skipped, ...]
+    # The head text of any file of the repository (a failing test's module), or None.
+    read_head: Callable[[str], str | None] | None = field(default=None, compare=False)
 
     def file(self, path: str) -> FileVersions | None:
         return next((f for f in self.files if f.change.path == path), None)
@@ -66,7 +69,25 @@ def take_snapshot(change: Change, settings: AnalysisSettings, root: Path) -> Sna
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(head.text, encoding="utf-8")
         files.append(FileVersions(changed, head, _base_version(change, changed, settings)))
-    return Snapshot(root=root, files=tuple(files), skipped=tuple(skipped))
+    return Snapshot(
+        root=root,
+        files=tuple(files),
+        skipped=tuple(skipped),
+        read_head=lambda path: _head_text(change, path, settings.max_file_bytes),
+    )
+
+
+def _head_text(change: Change, path: str, limit: int) -> str | None:
+    try:
+        data = change.head_blob(path)
+    except (KeyError, ValueError, OSError):  # gitpython: KeyError for a missing path
+        return None
+    if len(data) > limit:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _reason_to_skip(changed: ChangedFile, settings: AnalysisSettings) -> str | None:

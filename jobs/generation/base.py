@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from jobs.model import Candidate, Finding
+from jobs.model import Candidate, Finding, Skipped
 from jobs.snapshot import Snapshot
 
 
@@ -13,3 +13,11 @@ class CandidateGenerator(Protocol):
     name: str
 
     def generate(self, findings: Sequence[Finding], snapshot: Snapshot) -> list[Candidate]: ...
+
+
+@runtime_checkable
+class ExplainsDrops(Protocol):
+    """A generator that says why it produced nothing for some findings (a code model's
+    unusable answers, a spent budget): shown in the report's `skipped`."""
+
+    def dropped(self) -> Sequence[Skipped]: ...

@@ -21,6 +21,7 @@ from bot.settings import (
 from bot.webapp import create_app
 from jobs.errors import ConfigError
 from jobs.factory import SANDBOX_MODES
+from jobs.generation.model.config import ModelOptions
 
 
 def minimal(private_key_pem: str) -> dict[str, str]:
@@ -39,7 +40,7 @@ def test_defaults(private_key_pem: str) -> None:
     assert settings.github_api_url == DEFAULT_GITHUB_API_URL == "https://api.github.com"
     assert settings.skip_drafts is True
     assert settings.sandbox == "docker"
-    assert settings.model is None
+    assert settings.model == ModelOptions() and not settings.model.enabled
     assert settings.private_key_pem() == private_key_pem.strip() + "\n"
     assert "s3cret" not in repr(settings) and "PRIVATE KEY" not in repr(settings)
 
@@ -71,7 +72,7 @@ def test_every_variable(private_key_pem: str, tmp_path: Path) -> None:
         max_body_bytes=65536,
         job_timeout_s=900,
         skip_drafts=False,
-        model="qwen2.5-coder-1.5b",
+        model=ModelOptions(spec="qwen2.5-coder-1.5b"),
         sandbox="none",
     )
     assert settings.private_key_pem().startswith("-----BEGIN RSA PRIVATE KEY-----")
@@ -153,3 +154,36 @@ def test_unreadable_key_file_fails_at_start(private_key_pem: str, tmp_path: Path
 
 def test_sandbox_modes_are_the_pipelines() -> None:
     assert SANDBOX_MODES == ("docker", "none", "off")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"PROVENFIX_MODEL": "no-such-model"}, "neither a registered model"),
+        ({"PROVENFIX_MODEL": "openai:qwen"}, "needs PROVENFIX_MODEL_URL"),
+        ({"PROVENFIX_MODEL_SAMPLES": "many"}, "PROVENFIX_MODEL_SAMPLES='many' is not a whole"),
+        ({"PROVENFIX_MODEL_SAMPLES": "64"}, "out of range"),
+        ({"PROVENFIX_MODEL_QUANTIZE": "int4"}, "use int8 or none"),
+    ],
+)
+def test_model_settings_fail_fast(
+    private_key_pem: str, extra: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(minimal(private_key_pem) | extra)
+
+
+def test_openai_compatible_model_settings(private_key_pem: str) -> None:
+    env = minimal(private_key_pem) | {
+        "PROVENFIX_MODEL": "openai:Qwen/Qwen2.5-Coder-7B-Instruct",
+        "PROVENFIX_MODEL_URL": "http://vllm:8000/v1",
+        "PROVENFIX_MODEL_API_KEY_ENV": "VLLM_KEY",
+        "PROVENFIX_MODEL_SAMPLES": "8",
+    }
+    model = load_settings(env).model
+    assert (model.backend, model.label, model.samples) == (
+        "openai",
+        "Qwen/Qwen2.5-Coder-7B-Instruct",
+        8,
+    )
+    assert model.api_key_env == "VLLM_KEY" and model.base_url == "http://vllm:8000/v1"

@@ -1,0 +1,411 @@
+"""`provenfix action` (or `python -m actions`): the GitHub Action's step.
+
+Runs on a workflow runner, on the pull request of the triggering event, with
+the same pipeline as the App (`jobs.factory.build_pipeline`, the repository's
+settings read from the BASE commit), and publishes the same check run and
+review as the App (`bot.publish.Publisher`) with the workflow's token. Writes
+the JSON report, the SARIF file, the job summary and the step outputs
+(`findings`, `proven`, `report`, `sarif`, `published`) whatever GitHub says.
+
+A pull request from a fork, or a token that may not write checks or reviews,
+degrades to the job summary plus workflow-command annotations; a GitHub error
+or rate limit is one clear line, never a traceback, and never fails the step.
+
+Exit status: 0 the analysis ran (or the event has nothing to analyze), 3 a
+finding reached `fail-on`, 2 a usage or configuration error, 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from actions import runner
+from actions.checkout import ensure_commits
+from actions.event import NotApplicable, PullRequestEvent, read_event, read_token
+from actions.publishing import GitHubChannel, github_client
+from bot.check_summary import Placement, render_check_summary
+from bot.github_api import install_log_redaction, redact
+from bot.publish import PublishResult
+from jobs.cli import EXIT_FINDINGS
+from jobs.diff import open_repo
+from jobs.errors import ConfigError, ProvenFixError, UsageError
+from jobs.factory import ValidationOptions, build_pipeline
+from jobs.formats import RENDERERS
+from jobs.model import Report, Severity
+from jobs.pipeline import AnalysisRequest
+from jobs.repo_config import read_repo_settings
+from jobs.settings import AnalysisSettings, load_repo_config
+
+SANDBOX_CHOICES = ("auto", "docker", "none", "off")
+FAIL_ON_CHOICES = ("error", "warning", "info", "never")
+DEFAULT_BOT_LOGIN = "github-actions[bot]"  # who writes with the workflow's GITHUB_TOKEN
+SUMMARY_LIMIT = 1_000_000  # GitHub takes up to 1 MiB of job summary per step
+
+
+@dataclass(frozen=True)
+class ActionOptions:
+    repo_path: Path
+    config: Path | None  # None: .github/provenfix.yml at the base commit
+    model: str | None  # handed to the pipeline as PROVENFIX_MODEL
+    max_suggestions: int | None  # None: the repository's setting
+    fail_on: str
+    sandbox: str
+    python: str  # the interpreter of sandbox mode "none"
+    sarif: Path
+    report: Path
+    bot_login: str | None
+    api_url: str
+    server_url: str
+    summary: Path | None
+    outputs: Path | None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option also reads an INPUT_* variable (what action.yml sets); a flag wins."""
+    parser.add_argument("--repo", type=Path, help="the checkout (default: $GITHUB_WORKSPACE or .)")
+    parser.add_argument("--config", help="settings file instead of .github/provenfix.yml at base")
+    parser.add_argument("--model", help="code model for candidate fixes (PROVENFIX_MODEL)")
+    parser.add_argument("--max-suggestions", help="suggested changes per push (default: config)")
+    parser.add_argument("--fail-on", choices=FAIL_ON_CHOICES, help="exit 3 at this severity")
+    parser.add_argument(
+        "--sandbox",
+        choices=SANDBOX_CHOICES,
+        help="where fixes are proven: auto (docker when reachable, else off), docker, "
+        "none (this runner's Python, no isolation), off (default: auto)",
+    )
+    parser.add_argument("--python", help="interpreter of --sandbox none (default: this one)")
+    parser.add_argument("--sarif", help="SARIF output path (default: provenfix.sarif)")
+    parser.add_argument("--report", help="JSON report path (default: $RUNNER_TEMP/...)")
+    parser.add_argument(
+        "--bot-login", help=f"author of our earlier comments (default: {DEFAULT_BOT_LOGIN})"
+    )
+
+
+def add_action_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "action",
+        help="the GitHub Action's step: analyze the event's pull request and publish",
+        description="Analyze the pull request of the workflow's event ($GITHUB_EVENT_PATH), "
+        "post the check run and review with the token in $INPUT_TOKEN or $GITHUB_TOKEN, and "
+        "write the report, SARIF, job summary and step outputs (docs/action.md).",
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=run_action)
+
+
+def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> ActionOptions:
+    def pick(flag: str | None, name: str, default: str = "") -> str:
+        return (flag if flag is not None else env.get(f"INPUT_{name}", "")).strip() or default
+
+    fail_on = pick(args.fail_on, "FAIL_ON", "never").lower()
+    sandbox = pick(args.sandbox, "SANDBOX", "auto").lower()
+    for name, value, choices in (
+        ("fail-on", fail_on, FAIL_ON_CHOICES),
+        ("sandbox", sandbox, SANDBOX_CHOICES),
+    ):
+        if value not in choices:
+            raise UsageError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+    limit = pick(args.max_suggestions, "MAX_SUGGESTIONS")
+    if limit and (not limit.isdigit() or int(limit) > 100):
+        raise UsageError(f"max-suggestions: {limit!r} is not a whole number from 0 to 100")
+    workspace = env.get("GITHUB_WORKSPACE", "").strip() or "."
+    temp = env.get("RUNNER_TEMP", "").strip() or "."
+    config = pick(args.config, "CONFIG")
+    login = pick(args.bot_login, "BOT_LOGIN", DEFAULT_BOT_LOGIN)
+    summary, outputs = env.get("GITHUB_STEP_SUMMARY", ""), env.get("GITHUB_OUTPUT", "")
+    return ActionOptions(
+        repo_path=(args.repo or Path(workspace)).resolve(),
+        config=Path(config) if config else None,
+        model=pick(args.model, "MODEL") or None,
+        max_suggestions=int(limit) if limit else None,
+        fail_on=fail_on,
+        sandbox=sandbox,
+        python=pick(args.python, "PYTHON", sys.executable),
+        sarif=Path(pick(args.sarif, "SARIF_OUTPUT", "provenfix.sarif")),
+        report=Path(pick(args.report, "REPORT", str(Path(temp) / "provenfix-report.json"))),
+        bot_login=None if login == "*" else login,
+        api_url=env.get("GITHUB_API_URL", "").strip() or "https://api.github.com",
+        server_url=env.get("GITHUB_SERVER_URL", "").strip() or "https://github.com",
+        summary=Path(summary) if summary.strip() else None,
+        outputs=Path(outputs) if outputs.strip() else None,
+    )
+
+
+class Console:
+    """The step's log: workflow commands on stdout, progress on stderr, never the token."""
+
+    def __init__(self, token: str | None) -> None:
+        self._token = token
+
+    def clean(self, text: str) -> str:
+        if self._token:
+            text = text.replace(self._token, "***")
+        return redact(text)
+
+    def info(self, text: str) -> None:
+        print(f"[provenfix] {self.clean(text)}", file=sys.stderr, flush=True)
+
+    def command(self, name: str, text: str) -> None:
+        print(runner.workflow_command(name, self.clean(text)), flush=True)
+
+    def annotate(self, annotation: runner.Annotation) -> None:
+        print(self.clean(annotation.command()), flush=True)
+
+
+def run_action(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    install_log_redaction()
+    token = read_token(env)
+    console = Console(token)
+    try:
+        options = options_from(args, env)
+    except UsageError as exc:
+        console.command("error", f"ProvenFix: {exc}")
+        return 2
+    return ActionRun(options, env, token, console).run()
+
+
+class ActionRun:
+    def __init__(
+        self, options: ActionOptions, env: Mapping[str, str], token: str | None, console: Console
+    ) -> None:
+        self.options = options
+        self.env = env
+        self.token = token
+        self.console = console
+        self.channel: GitHubChannel | None = None
+
+    def run(self) -> int:
+        event = read_event(self.env)
+        if isinstance(event, NotApplicable):
+            self.console.command("notice" if event.exit_code == 0 else "error", event.message)
+            self._summary(f"## ProvenFix\n\n{event.message}\n")
+            return event.exit_code
+        if event.event_name == "pull_request_target" and self.options.sandbox != "off":
+            return self._stopped(
+                "on `pull_request_target` the workflow holds a write token and secrets, so "
+                "ProvenFix will not run the pull request's code (its tests prove the fixes): "
+                "trigger the workflow `on: pull_request`, or set `sandbox: off` to analyze "
+                "without running anything (docs/action.md)",
+                2,
+            )
+        try:
+            return self._analyze(event)
+        except UsageError as exc:
+            return self._stopped(str(exc), 2)
+        except ProvenFixError as exc:
+            return self._stopped(str(exc), 1)
+        except Exception as exc:  # the last resort: one line, never a traceback or a token
+            if self.env.get("PROVENFIX_DEBUG"):
+                raise
+            return self._stopped(f"internal error: {exc.__class__.__name__}: {exc}", 1)
+
+    def _analyze(self, event: PullRequestEvent) -> int:
+        options, console = self.options, self.console
+        ensure_commits(options.repo_path, event, self.token, log=console.info)
+        settings, config_errors = self._settings(event)
+        pipeline_env = pipeline_environment(self.env, self.token, options.model)
+        mode = self._sandbox_mode(pipeline_env)
+        problem = self._open_channel(event, settings)
+        validation = ValidationOptions(
+            mode=mode,
+            python=options.python,
+            install_command=settings.install_command,
+            pytest_args=settings.pytest_args,
+        )
+        pipeline = build_pipeline(
+            settings, validation=validation, env=pipeline_env, progress=self._progress
+        )
+        report = pipeline.run(
+            AnalysisRequest(options.repo_path, base=event.base_sha, head=event.head_sha)
+        )
+        _write(options.report, RENDERERS["json"](report))
+        _write(options.sarif, RENDERERS["sarif"](report))
+        console.info(f"report written to {options.report}, SARIF to {options.sarif}")
+        result = self.channel.finish(report, config_errors) if self.channel else None
+        if self.channel is not None and result is None:
+            problem = self.channel.problem
+        pr_url = f"{options.server_url.rstrip('/')}/{event.full_name}/pull/{event.number}"
+        notes = self._notes(event, result, problem, pr_url)
+        placement = _placement(report, result, pr_url)
+        self._summary(
+            render_check_summary(
+                report, placement, config_errors=config_errors, notes=notes, limit=SUMMARY_LIMIT
+            )
+        )
+        if result is None:
+            found = runner.finding_annotations(report, fixes_where="the job summary")
+            for annotation in runner.limited(found):
+                console.annotate(annotation)
+        self._outputs(
+            findings=str(len(report.findings)),
+            proven=str(report.suggestions_validated),
+            report=str(options.report),
+            sarif=str(options.sarif),
+            published=str(result is not None).lower(),
+        )
+        return EXIT_FINDINGS if _gates(report, options.fail_on) else 0
+
+    def _settings(self, event: PullRequestEvent) -> tuple[AnalysisSettings, tuple[str, ...]]:
+        errors: tuple[str, ...] = ()
+        config = self.options.config
+        if config is not None:
+            try:
+                text = config.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"cannot read config {config}: {exc.strerror}") from None
+            settings = load_repo_config(text, source=str(config))
+        else:
+            try:  # the base's: a pull request cannot change the settings that judge it
+                settings = read_repo_settings(open_repo(self.options.repo_path), event.base_sha)
+            except ConfigError as exc:
+                settings, errors = AnalysisSettings(), (f"{exc} — the defaults were used",)
+        if self.options.max_suggestions is not None:
+            settings = replace(settings, max_suggestions=self.options.max_suggestions)
+        return settings, errors
+
+    def _sandbox_mode(self, pipeline_env: Mapping[str, str]) -> str:
+        mode = self.options.sandbox
+        if mode in ("none", "off"):
+            return mode
+        from jobs.sandbox.errors import SandboxUnavailable
+        from jobs.sandbox.runner import sandbox_from_env
+
+        try:
+            sandbox_from_env(pipeline_env).client.close()
+        except SandboxUnavailable as exc:
+            if mode == "docker":
+                raise UsageError(f"sandbox: docker, but {exc}") from None
+            self.console.command(
+                "notice",
+                "ProvenFix: Docker is not available on this runner, so candidate fixes are "
+                "reported but not proven. Set `sandbox: none` to prove them with this "
+                "runner's Python (docs/action.md).",
+            )
+            return "off"
+        return "docker"
+
+    def _open_channel(self, event: PullRequestEvent, settings: AnalysisSettings) -> str | None:
+        """Start the check run; the reason when the results cannot go to the pull request."""
+        if event.is_fork:
+            return (
+                f"this pull request comes from a fork ({event.head_repo or 'deleted'}), and "
+                "a workflow's token may not write checks or reviews on it"
+            )
+        if self.token is None:
+            return "no token: set the `token` input (default `${{ github.token }}`)"
+        channel = GitHubChannel(
+            github_client(self.token, self.options.api_url),
+            event,
+            max_suggestions=settings.max_suggestions,
+            bot_login=self.options.bot_login,
+            clean=self.console.clean,
+        )
+        if not channel.start():
+            return channel.problem
+        self.channel = channel
+        return None
+
+    def _progress(self, text: str) -> None:
+        self.console.info(text)
+        if self.channel is not None:
+            self.channel.progress(text)
+
+    def _notes(
+        self,
+        event: PullRequestEvent,
+        result: PublishResult | None,
+        problem: str | None,
+        pr_url: str,
+    ) -> list[str]:
+        if result is None:
+            why = problem or "nothing was published"
+            self.console.command("warning", f"ProvenFix did not post on the pull request: {why}")
+            return [
+                f"Not posted on the pull request: {why}. The findings are annotated on the "
+                "diff and the proven fixes are below, to apply by hand."
+            ]
+        notes = [
+            f"Posted on [#{event.number}]({pr_url}): the check run and "
+            f"{len(result.posted)} suggested change{'s' if len(result.posted) != 1 else ''}."
+        ]
+        for error in result.errors:
+            self.console.command("warning", f"ProvenFix: {error}")
+            notes.append(error)
+        if self.channel is not None and self.channel.progress_problem:
+            self.console.info(f"progress updates stopped: {self.channel.progress_problem}")
+        return notes
+
+    def _stopped(self, reason: str, code: int) -> int:
+        reason = self.console.clean(reason)
+        if self.channel is not None:
+            self.channel.fail(reason)
+        self.console.command("error", f"ProvenFix: {reason}")
+        self._summary(f"## ProvenFix could not analyze this pull request\n\n> {reason}\n")
+        return code
+
+    def _summary(self, markdown: str) -> None:
+        if self.options.summary is not None:
+            runner.append_summary(self.options.summary, self.console.clean(markdown))
+
+    def _outputs(self, **values: str) -> None:
+        if self.options.outputs is not None:
+            runner.write_outputs(self.options.outputs, values)
+
+
+def pipeline_environment(
+    env: Mapping[str, str], token: str | None, model: str | None
+) -> dict[str, str]:
+    """What the pipeline (and the sandbox settings) read: no token, the chosen model."""
+    clean = {
+        key: value
+        for key, value in env.items()
+        if "TOKEN" not in key.upper() and not (token and token in value)
+    }
+    if model:
+        clean["PROVENFIX_MODEL"] = model
+    return clean
+
+
+def _placement(report: Report, result: PublishResult | None, pr_url: str) -> Placement:
+    if result is None:
+        why = "not posted on the pull request (see the note above)"
+        return Placement(not_posted={s.id: why for s in report.suggestions if s.committable})
+    posted = {
+        p.suggestion_id: f"{pr_url}#discussion_r{p.comment_id}" if p.comment_id else pr_url
+        for p in result.posted
+    }
+    return Placement(
+        posted=posted,
+        already_posted={sid: f"{pr_url}/files" for sid in result.already_posted},
+        not_posted=result.not_posted,
+    )
+
+
+def _gates(report: Report, fail_on: str) -> bool:
+    if fail_on == "never":
+        return False
+    threshold = Severity(fail_on).rank
+    return any(f.severity.rank >= threshold for f in report.findings)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m actions", description="The ProvenFix GitHub Action's step."
+    )
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_action(build_parser().parse_args(argv))

@@ -1,0 +1,225 @@
+"""Which code model a deployment uses, read from the environment, and opening it lazily.
+
+    PROVENFIX_MODEL           off (default) | a registered name (scripts/fetch-model --list)
+                              | a local model folder or .gguf file | openai:<served model name>
+    PROVENFIX_MODEL_URL       the OpenAI-compatible server's base URL (for openai:...)
+    PROVENFIX_MODEL_API_KEY_ENV  the NAME of the variable holding that server's API key
+    PROVENFIX_MODEL_SAMPLES   answers per function, greedy first (default 4)
+    PROVENFIX_MODEL_MAX_NEW_TOKENS  per answer (default 512)
+    PROVENFIX_MODEL_TEMPERATURE     of the sampled answers (default 0.8)
+    PROVENFIX_MODEL_BUDGET_S  seconds of generation per analysis, all functions (default 600)
+    PROVENFIX_MODEL_MAX_TARGETS     functions rewritten per analysis (default 10)
+    PROVENFIX_MODEL_QUANTIZE  int8 (default on CPUs) | none
+    PROVENFIX_MODEL_DEVICE    cpu (default) | cuda
+    PROVENFIX_MODEL_DTYPE     float32 (default) | bfloat16 | float16
+    PROVENFIX_MODEL_THREADS   CPU threads (default: all this process may use)
+
+The repository's own config can switch the model off or ask for fewer samples
+(`model:` in .github/provenfix.yml), never point it somewhere else: the server a
+worker talks to is the operator's choice, not the pull request's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobs.errors import ConfigError
+from jobs.generation.model.backend import ChatMessage, CodeModel, ModelUnavailable
+from jobs.generation.model.registry import REGISTRY, ensure_local_model
+
+OPENAI_PREFIX = "openai:"
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    spec: str = "off"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    samples: int = 4
+    max_new_tokens: int = 512
+    temperature: float = 0.8
+    time_budget_s: float = 600.0
+    max_targets: int = 10
+    quantize: str | None = "int8"
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.spec != "off"
+
+    @property
+    def backend(self) -> str:
+        if not self.enabled:
+            return "off"
+        return "openai" if self.spec.startswith(OPENAI_PREFIX) else "transformers"
+
+    @property
+    def label(self) -> str:
+        """The model's name as reports show it."""
+        if self.backend == "openai":
+            return self.spec[len(OPENAI_PREFIX) :]
+        return Path(self.spec).name if self.spec not in REGISTRY else self.spec
+
+
+def model_options_from_env(env: Mapping[str, str]) -> ModelOptions:
+    """Pure: the model settings in `env`, or ConfigError naming the variable to fix."""
+    spec = env.get("PROVENFIX_MODEL", "").strip() or "off"
+    url = env.get("PROVENFIX_MODEL_URL", "").strip() or None
+    device = env.get("PROVENFIX_MODEL_DEVICE", "cpu").strip().lower() or "cpu"
+    quantize_text = env.get("PROVENFIX_MODEL_QUANTIZE", "").strip().lower()
+    if quantize_text not in ("", "int8", "none"):
+        raise ConfigError(f"PROVENFIX_MODEL_QUANTIZE={quantize_text!r}: use int8 or none")
+    quantize = None if quantize_text == "none" or device != "cpu" else "int8"
+    dtype = env.get("PROVENFIX_MODEL_DTYPE", "float32").strip().lower() or "float32"
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"PROVENFIX_MODEL_DTYPE={dtype!r}: use float32, bfloat16 or float16")
+    options = ModelOptions(
+        spec=spec,
+        base_url=url,
+        api_key_env=env.get("PROVENFIX_MODEL_API_KEY_ENV", "").strip() or None,
+        samples=_number(env, "PROVENFIX_MODEL_SAMPLES", 4, 1, 16),
+        max_new_tokens=_number(env, "PROVENFIX_MODEL_MAX_NEW_TOKENS", 512, 16, 4096),
+        temperature=_decimal(env, "PROVENFIX_MODEL_TEMPERATURE", 0.8, 0.0, 2.0),
+        time_budget_s=_decimal(env, "PROVENFIX_MODEL_BUDGET_S", 600.0, 1.0, 86_400.0),
+        max_targets=_number(env, "PROVENFIX_MODEL_MAX_TARGETS", 10, 1, 100),
+        quantize=quantize,
+        device=device,
+        dtype=dtype,
+        threads=_number(env, "PROVENFIX_MODEL_THREADS", 0, 0, 1024) or None,
+    )
+    check_options(options)
+    return options
+
+
+def check_options(options: ModelOptions) -> None:
+    """Fail fast on a model setting that can never work, saying how to fix it."""
+    if options.backend == "openai":
+        if not options.spec[len(OPENAI_PREFIX) :]:
+            raise ConfigError("PROVENFIX_MODEL=openai:NAME needs the served model's name")
+        if not options.base_url or not options.base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                "PROVENFIX_MODEL=openai:... needs PROVENFIX_MODEL_URL, the server's base URL "
+                "(e.g. http://vllm:8000/v1)"
+            )
+    elif options.backend == "transformers" and options.spec not in REGISTRY:
+        path = Path(options.spec)
+        if not path.exists():
+            known = ", ".join(sorted(REGISTRY))
+            raise ConfigError(
+                f"PROVENFIX_MODEL={options.spec!r} is neither a registered model ({known}) nor "
+                "an existing model folder or .gguf file; use off to run without a model"
+            )
+
+
+def open_model(options: ModelOptions) -> CodeModel | None:
+    """The configured model, loaded on its first use (None when the model is off)."""
+    if not options.enabled:
+        return None
+    if options.backend == "openai":
+        from jobs.generation.model.openai_backend import OpenAICompatibleModel
+
+        assert options.base_url is not None  # check_options
+        return OpenAICompatibleModel(
+            options.base_url,
+            options.label,
+            api_key_env=options.api_key_env,
+            timeout=min(options.time_budget_s, 600.0),
+        )
+    return LazyModel(options.label, prefill=True, load=lambda: _load_transformers(options))
+
+
+def _load_transformers(options: ModelOptions) -> CodeModel:
+    from jobs.generation.model.transformers_backend import TransformersModel
+
+    source = ensure_local_model(options.spec) if options.spec in REGISTRY else options.spec
+    return TransformersModel.load(
+        source,
+        name=options.label,
+        quantize=options.quantize,
+        device=options.device,
+        dtype=options.dtype,
+        threads=options.threads,
+    )
+
+
+class LazyModel:
+    """A CodeModel that loads the real one when first asked: an analysis with nothing for
+    the model to do never pays the load (seconds to a minute, gigabytes of memory). A load
+    that failed is not retried: every later call raises the same ModelUnavailable."""
+
+    def __init__(self, name: str, *, prefill: bool, load: Callable[[], CodeModel]) -> None:
+        self.name = name
+        self.prefill = prefill
+        self._load = load
+        self._model: CodeModel | None = None
+        self._error: ModelUnavailable | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> CodeModel | None:
+        return self._model
+
+    def get(self) -> CodeModel:
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self._model is None:
+                try:
+                    self._model = self._load()
+                except ModelUnavailable as exc:
+                    self._error = exc
+                    raise
+                except (OSError, RuntimeError, ValueError, MemoryError) as exc:
+                    self._error = ModelUnavailable(f"loading {self.name} failed: {exc}")
+                    raise self._error from exc
+            return self._model
+
+    def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        samples: int,
+        max_new_tokens: int,
+        temperature: float,
+        deadline_s: float,
+        greedy_first: bool = False,
+    ) -> list[str]:
+        return self.get().complete(
+            messages,
+            samples=samples,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            deadline_s=deadline_s,
+            greedy_first=greedy_first,
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is out of range: use {low} to {high}")
+    return value
+
+
+def _decimal(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is out of range: use {low:g} to {high:g}")
+    return value

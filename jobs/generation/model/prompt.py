@@ -1,0 +1,366 @@
+"""What the model is asked: which functions to rewrite, and the prompt for each.
+
+A target is one function and the findings inside it that a model may fix:
+failing tests, semgrep findings that have no autofix, and complexity findings
+(those ask for a simpler equivalent instead of a repair). The prompt holds
+the problem, the failing test's source when it can be read, the function
+(its line numbers named, the reported lines quoted), and the few parts of the
+module it leans on: imports, the enclosing class header, the module
+constants and helpers it uses.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from jobs.generation.model.backend import ChatMessage
+from jobs.model import Finding, FindingSource
+from jobs.snapshot import Snapshot
+
+COMPLEXITY_RULES = frozenset({"complexity-above-threshold", "complexity-increased"})
+Mode = Literal["repair", "simplify"]
+SourceReader = Callable[[str], str | None]  # repo-relative path -> head text, or None
+
+SYSTEM = (
+    "You are an expert Python developer who fixes code with small, precise changes. "
+    "You answer with one complete function in a single ```python code block and nothing else."
+)
+_MAX_CONTEXT_LINES = 40
+_MAX_TEST_LINES = 40
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str
+    qualname: str
+    start: int  # the `def` line (decorators excluded)
+    end: int
+    text: str  # the head version of the whole file
+    findings: tuple[Finding, ...]
+    mode: Mode
+
+    @property
+    def name(self) -> str:
+        return self.qualname.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Note:
+    """Why a finding or an answer yielded no candidate (or a caveat about one)."""
+
+    path: str
+    function: str | None
+    message: str
+    finding_ids: tuple[str, ...] = ()
+
+
+def wanted(finding: Finding) -> Mode | None:
+    """Whether a model should try this finding, and how."""
+    if finding.rule_id in COMPLEXITY_RULES:
+        return "simplify"
+    if finding.source is FindingSource.TESTS:
+        return "repair"
+    if finding.source is FindingSource.SEMGREP and finding.fix is None:
+        return "repair"
+    return None
+
+
+def select_targets(
+    findings: Sequence[Finding], snapshot: Snapshot, *, max_function_lines: int = 150
+) -> tuple[list[Target], list[Note]]:
+    """Group the findings a model should try by (file, function, mode); test failures first."""
+    groups: dict[tuple[str, str, Mode], list[Finding]] = {}
+    spans: dict[tuple[str, str, Mode], tuple[int, int, str]] = {}
+    notes: list[Note] = []
+    for finding in findings:
+        mode = wanted(finding)
+        if mode is None:
+            continue
+        versions = snapshot.file(finding.path)
+        if versions is None:
+            notes.append(_note(finding, "the file is not part of the analyzed change"))
+            continue
+        head = versions.head
+        qualname = finding.function or head.enclosing_function(finding.start_line)
+        span = next((s for s in head.functions if s.qualname == qualname), None)
+        if qualname is None or span is None:
+            notes.append(_note(finding, "not inside a function: nothing for a model to rewrite"))
+            continue
+        if _is_test(finding.path, span.qualname):
+            notes.append(_note(finding, "located in a test: tests are never rewritten to pass"))
+            continue
+        if span.end - span.start + 1 > max_function_lines:
+            notes.append(
+                _note(
+                    finding,
+                    f"`{qualname}` has {span.end - span.start + 1} lines, over the "
+                    f"limit of {max_function_lines} for a model rewrite",
+                )
+            )
+            continue
+        key = (finding.path, span.qualname, mode)
+        groups.setdefault(key, []).append(finding)
+        spans[key] = (span.start, span.end, head.text)
+    order = {"repair": 0, "simplify": 1}
+    targets = [
+        Target(key[0], key[1], *spans[key], findings=tuple(found), mode=key[2])
+        for key, found in groups.items()
+    ]
+    targets.sort(
+        key=lambda t: (
+            order[t.mode],
+            not any(f.source is FindingSource.TESTS for f in t.findings),
+            t.path,
+            t.start,
+        )
+    )
+    return targets, notes
+
+
+def build_messages(
+    target: Target, read: SourceReader | None = None, *, prefill: bool = False
+) -> list[ChatMessage]:
+    """The conversation for one target. With `prefill`, the answer is begun for the model
+    (a last, assistant message: the fence, the signature and the docstring as they are),
+    so it writes only the body: fewer tokens, and the same name and signature."""
+    lines = target.text.splitlines()
+    tree = ast.parse(target.text)
+    func = find_def(tree, target.start, target.name)
+    first = min([target.start, *(d.lineno for d in func.decorator_list)]) if func else target.start
+    function = textwrap.dedent("\n".join(lines[first - 1 : target.end]))
+    where = f"`{target.qualname}` (lines {target.start}-{target.end} of `{target.path}`)"
+    parts = []
+    context = module_context(tree, lines, func, target.qualname) if func else ""
+    if context:
+        parts.append(f"Context from `{target.path}` (excerpt):\n```python\n{context}\n```")
+    parts.append(f"The function {where}:\n```python\n{function}\n```")
+    for finding in target.findings:
+        parts.append(_problem(finding, lines, target, read))
+    if target.mode == "simplify":
+        parts.append(
+            f"Rewrite `{target.name}` as a simpler equivalent: less branching and nesting, the "
+            "same behavior for every input (same return values, same exceptions, same side "
+            "effects). Keep its name and signature."
+        )
+    else:
+        parts.append(
+            f"Fix the bug in `{target.name}` with the smallest change that solves the problem. "
+            "Keep its name and signature and do not change anything unrelated."
+        )
+    answer = f"Answer with the complete corrected function `{target.name}` in one ```python block"
+    begun = answer_prefix(func, lines) if prefill and func is not None else None
+    if begun is None and func is not None and ast.get_docstring(func) is not None:
+        answer += " (leave out its docstring: it is kept as it is)"
+    parts.append(answer + ".")
+    messages = [ChatMessage("system", SYSTEM), ChatMessage("user", "\n\n".join(parts))]
+    return [*messages, ChatMessage("assistant", begun)] if begun else messages
+
+
+DOCSTRING_PLACEHOLDER = '"""..."""'  # in a begun answer: "the docstring shown above"
+
+
+def answer_prefix(func: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> str | None:
+    """The fence and the signature at column 0, then a placeholder docstring: the model
+    writes only the body. (The docstring is in the prompt already; repeating it in the
+    answer would cost its tokens again. The parser puts the original back.)"""
+    first_statement = func.body[0]
+    if first_statement.lineno == func.lineno:
+        return None  # a one-line function
+    indent = lines[func.lineno - 1][: func.col_offset]
+    head = [line[len(indent) :] if line.startswith(indent) else line for line in
+            lines[func.lineno - 1 : first_statement.lineno - 1]]  # fmt: skip
+    if ast.get_docstring(func) is not None:
+        body_indent = lines[first_statement.lineno - 1][: first_statement.col_offset]
+        head.append(body_indent[len(indent) :] + DOCSTRING_PLACEHOLDER)
+    return "```python\n" + "\n".join(head) + "\n"
+
+
+def _problem(finding: Finding, lines: list[str], target: Target, read: SourceReader | None) -> str:
+    if finding.rule_id in COMPLEXITY_RULES:
+        return f"Problem: {finding.message}"
+    start = max(finding.start_line, target.start)
+    end = min(finding.end_line, target.end, start + 2)
+    quoted = "\n".join(lines[start - 1 : end]).strip()
+    at = f"line {start}" if start == end else f"lines {start}-{end}"
+    text = f"Problem (`{finding.rule_id}`, reported at {at}: `{quoted}`): {finding.message}"
+    test = test_source(finding.test, read) if finding.test else None
+    if test:
+        text += f"\n\nThe failing test:\n```python\n{test}\n```"
+    return text
+
+
+def test_source(nodeid: str, read: SourceReader | None) -> str | None:
+    """The source of the test function a pytest node id names, when it can be read."""
+    if read is None:
+        return None
+    path, _, rest = nodeid.partition("::")
+    names = rest.split("[", 1)[0].split("::")
+    try:
+        text = read(path)
+        tree = ast.parse(text) if text else None
+    except (SyntaxError, ValueError, OSError):
+        return None
+    if text is None or tree is None:
+        return None
+    node: ast.AST = tree
+    for name in names:
+        found = next(
+            (
+                child
+                for child in ast.iter_child_nodes(node)
+                if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                and child.name == name
+            ),
+            None,
+        )
+        if found is None:
+            return None
+        node = found
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return None
+    lines = text.splitlines()
+    called = {
+        c.func.id
+        for c in ast.walk(node)
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+    }
+    helpers = [  # module-level helpers of the test file that the test calls (e.g. `check`)
+        h
+        for h in tree.body
+        if isinstance(h, ast.FunctionDef | ast.AsyncFunctionDef) and h.name in called
+    ]
+    shown = [_source_lines(lines, h, _MAX_TEST_LINES // 2) for h in helpers[:2]]
+    return "\n\n".join([*shown, _source_lines(lines, node, _MAX_TEST_LINES)])
+
+
+def _source_lines(
+    lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef, limit: int
+) -> str:
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    body = lines[first - 1 : node.end_lineno]
+    if len(body) > limit:
+        body = [*body[:limit], "    ..."]
+    return textwrap.dedent("\n".join(body))
+
+
+def find_def(
+    tree: ast.AST, lineno: int, name: str
+) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.lineno == lineno
+            and node.name == name
+        ):
+            return node
+    return None
+
+
+def module_context(
+    tree: ast.Module, lines: list[str], func: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str
+) -> str:
+    """Imports, enclosing class headers, and the module names the function uses."""
+    used = {n.id for n in ast.walk(func) if isinstance(n, ast.Name)}
+    used |= {
+        n.attr
+        for n in ast.walk(func)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
+    }
+    out: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            out.extend(_segment(lines, node, 2))
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and used & _targets(node):
+            out.extend(_segment(lines, node, 3))
+        elif (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and node.name in used
+            and node is not func
+        ):
+            out.extend(_header(lines, node))
+    out.extend(_class_context(tree, func, qualname, lines, used))
+    if len(out) > _MAX_CONTEXT_LINES:
+        out = [*out[:_MAX_CONTEXT_LINES], "# ..."]
+    return "\n".join(out)
+
+
+def _class_context(
+    tree: ast.Module,
+    func: ast.AST,
+    qualname: str,
+    lines: list[str],
+    used: set[str],
+) -> list[str]:
+    out: list[str] = []
+    node: ast.AST = tree
+    for name in qualname.split(".")[:-1]:
+        inner = next(
+            (
+                c
+                for c in ast.iter_child_nodes(node)
+                if isinstance(c, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                and c.name == name
+            ),
+            None,
+        )
+        if not isinstance(inner, ast.ClassDef):
+            return out
+        out.extend(_header(lines, inner, with_docstring=False))
+        for member in inner.body:
+            if isinstance(member, ast.Assign | ast.AnnAssign):
+                out.extend(_segment(lines, member, 2))
+            elif (
+                isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef)
+                and member.name in used
+                and member is not func
+            ):
+                out.extend(_header(lines, member))
+        node = inner
+    return out
+
+
+def _targets(node: ast.Assign | ast.AnnAssign) -> set[str]:
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _segment(lines: list[str], node: ast.stmt, limit: int) -> list[str]:
+    end = node.end_lineno or node.lineno
+    chunk = lines[node.lineno - 1 : min(end, node.lineno - 1 + limit)]
+    return [*chunk, "    ..."] if end - node.lineno + 1 > limit else chunk
+
+
+def _header(
+    lines: list[str],
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+    *,
+    with_docstring: bool = True,
+) -> list[str]:
+    """A definition's decorators and signature, then `...`: how it is called, not its body."""
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    body_line = node.body[0].lineno
+    head = lines[first - 1 : max(body_line - 1, node.lineno)]
+    indent = " " * (node.col_offset + 4)
+    doc = ast.get_docstring(node) if with_docstring else None
+    summary = f'{indent}"""{doc.strip().splitlines()[0]}"""' if doc else None
+    if isinstance(node, ast.ClassDef):
+        return [*head, summary] if summary else head
+    return [*head, *([summary] if summary else []), f"{indent}..."]
+
+
+def _is_test(path: str, qualname: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+        or (qualname.rsplit(".", 1)[-1].startswith("test_"))
+    )
+
+
+def _note(finding: Finding, message: str) -> Note:
+    return Note(finding.path, finding.function, message, (finding.id,))
