@@ -1020,3 +1020,53 @@ def test_minimal_candidate_offsets_and_finding_links() -> None:
     )
     assert cand is not None and (cand.start_line, cand.end_line) == (12, 12)
     assert cand.finding_ids == (near.id,)
+
+
+def test_functions_are_located_by_ast_exactly_where_libcst_puts_them() -> None:
+    import libcst as cst
+
+    from jobs.generation.codemods.generator import _locate, _locate_slowly, _touched_spans
+    from jobs.model import ChangedFile, LineRange
+
+    text = '''import functools
+
+
+@functools.cache
+def top(a):
+    def inner(b):
+        return b
+    return inner(a)
+
+
+class Box:
+    @property
+    def size(self):
+        return 1
+
+    try:
+        import fast
+    except ImportError:
+        def slow(self, x=[]):
+            return x
+    match 1:
+        case 1:
+            async def matched(self):
+                return [lambda: 0 for _ in range(2)]
+'''
+    lines = text.count("\n")
+    change = ChangedFile("m.py", "m.py", (LineRange(1, lines),), (LineRange(1, lines),))
+    spans = _touched_spans(text, change)
+    assert len(spans) == 5
+    module = cst.parse_module(text)
+    fast = _locate(module, spans, text)
+    slow = _locate_slowly(module, spans)
+    assert [(f.name.value, a, line, col) for f, a, line, col in fast] == [
+        (f.name.value, a, line, col) for f, a, line, col in slow
+    ]
+    assert [(f.name.value, line, col) for f, _, line, col in fast] == [
+        ("top", 5, 0),
+        ("inner", 6, 4),
+        ("size", 13, 4),
+        ("slow", 19, 8),
+        ("matched", 23, 12),
+    ]

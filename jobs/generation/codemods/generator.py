@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -72,16 +73,20 @@ class CodemodGenerator:
 
     def _file(self, versions: FileVersions, findings: Sequence[Finding]) -> Iterator[Candidate]:
         path, text = versions.change.path, versions.head.text
+        touched_spans = _touched_spans(text, versions.change)
+        if not touched_spans:  # the cheap check first: most changed lines are not in functions
+            return
         try:
-            wrapper = MetadataWrapper(cst.parse_module(text))
+            # A fresh parse: nothing else holds the tree, so the metadata wrapper's deep
+            # copy (a third of the codemods' time on a large change) is not needed.
+            module_node = cst.parse_module(text)
         except cst.ParserSyntaxError:
             return
-        module = ModuleInfo(wrapper.module)
-        positions = wrapper.resolve(PositionProvider)
+        module = ModuleInfo(module_node)
         file_findings = [f for f in findings if f.path == path]
-        for func, ancestors in _touched_functions(wrapper.module, positions, versions.change):
-            info = FunctionInfo(func, module, " " * positions[func].start.column)
-            render = _FunctionRender(ancestors, func, positions[func.name].start.line)
+        for func, ancestors, def_line, column in _locate(module_node, touched_spans, text):
+            info = FunctionInfo(func, module, " " * column)
+            render = _FunctionRender(ancestors, func, def_line)
             sites = ((codemod, site) for codemod in self.codemods for site in codemod.sites(info))
             made = 0
             for codemod, site in sites:
@@ -170,21 +175,85 @@ def _only_child(parent: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.
     raise ValueError(f"{type(old).__name__} is not a child of {type(parent).__name__}")
 
 
-def _touched_functions(
-    module: cst.Module, positions: Mapping[cst.CSTNode, CodeRange], change: ChangedFile
-) -> list[tuple[cst.FunctionDef, Ancestors]]:
-    functions = _functions(module)
+Span = tuple[int, int, int, int]  # first line (decorators included), def line, last, column
+
+
+def _touched_spans(text: str, change: ChangedFile) -> dict[int, Span]:
+    """By preorder index among the module's functions: the functions with an added line in
+    their own code (not only in a function nested in them). Found with `ast` (C-fast);
+    libcst's position metadata would render the whole module to compute the same."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError):
+        return {}
+    spans = [
+        (
+            min([node.lineno, *(d.lineno for d in node.decorator_list)]),
+            node.lineno,
+            node.end_lineno or node.lineno,
+            node.col_offset,
+        )
+        for node in _preorder_functions(tree)
+    ]
     added = {line for r in change.added for line in range(r.start, r.end + 1)}
-    spans = [(positions[f].start.line, positions[f].end.line) for f, _ in functions]
-    touched: list[tuple[cst.FunctionDef, Ancestors]] = []
-    for (func, ancestors), (start, end) in zip(functions, spans, strict=True):
+    touched: dict[int, Span] = {}
+    for index, span in enumerate(spans):
+        start, _, end, _ = span
         own = {line for line in added if start <= line <= end}
-        for inner_start, inner_end in spans:
+        for inner_start, _, inner_end, _ in spans:
             if own and start < inner_start <= end:  # a function nested in this one
                 own -= set(range(inner_start, inner_end + 1))
         if own:
-            touched.append((func, ancestors))
+            touched[index] = span
     return touched
+
+
+def _preorder_functions(node: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield child
+        if not isinstance(child, ast.expr):  # expressions hold no `def` (handlers, cases do)
+            yield from _preorder_functions(child)
+
+
+def _locate(
+    module: cst.Module, touched: Mapping[int, Span], text: str
+) -> list[tuple[cst.FunctionDef, Ancestors, int, int]]:
+    """The touched libcst functions with their ancestors, `def` line and column. Both
+    parsers list a module's functions in the same source order; a mismatch (never
+    seen) falls back to libcst's own positions."""
+    functions = _functions(module)
+    names = _ast_names(text)
+    if len(functions) != len(names) or any(
+        f.name.value != name for (f, _), name in zip(functions, names, strict=True)
+    ):
+        return _locate_slowly(module, touched)
+    return [
+        (functions[index][0], functions[index][1], span[1], span[3])
+        for index, span in touched.items()
+    ]
+
+
+def _ast_names(text: str) -> list[str]:
+    return [f.name for f in _preorder_functions(ast.parse(text))]
+
+
+def _locate_slowly(
+    module: cst.Module, touched: Mapping[int, Span]
+) -> list[tuple[cst.FunctionDef, Ancestors, int, int]]:
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions: Mapping[cst.CSTNode, CodeRange] = wrapper.resolve(PositionProvider)
+    functions = _functions(module)
+    return [
+        (
+            functions[index][0],
+            functions[index][1],
+            positions[functions[index][0].name].start.line,
+            positions[functions[index][0]].start.column,
+        )
+        for index in touched
+        if index < len(functions)
+    ]
 
 
 def _functions(module: cst.Module) -> list[tuple[cst.FunctionDef, Ancestors]]:
