@@ -21,7 +21,7 @@ def write_rationale(
     if findings:
         problems = "; ".join(f"{f.message} (`{f.rule_id}`)" for f in findings)
         lines.append(f"**What was wrong:** {problems}")
-    lines.append(f"**What this changes:** {cand.description}.")
+    lines.append(f"**What this changes:** {cand.description.rstrip('.')}.")
     lines.append(f"**Evidence:** {_tests(validation)}")
     if evidence is not None:
         facts = [

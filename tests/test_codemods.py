@@ -176,6 +176,26 @@ def test_list_membership_left_alone_when_the_list_changes_otherwise(
     assert generate(make_repo, tmp_path, code, only="list-membership-to-set").candidates == []
 
 
+@pytest.mark.parametrize("built", ["[sku for sku in stock]", "list(stock)"])
+def test_a_list_built_by_a_comprehension_or_list_call_gets_a_set_too(
+    make_repo: MakeRepo, tmp_path: Path, built: str
+) -> None:
+    code = f"""\
+    def missing(ordered, stock):
+        stocked = {built}
+        out = []
+        for sku in ordered:
+            if sku not in stocked:
+                out.append(sku)
+        return out
+    """
+    run = generate(make_repo, tmp_path, code, only="list-membership-to-set")
+    cand = run.one("list-membership-to-set")
+    assert cand.replacement.startswith("    stocked_set = set(stocked)\n")
+    assert "if sku not in stocked_set:" in cand.replacement
+    behaves_same(code, after_text(run, cand), "missing", ([1, 2, 3, 2], [2, 5]), ([], []))
+
+
 # -- 2. string += in a loop ----------------------------------------------------------
 
 CONCAT = """\

@@ -48,7 +48,8 @@ _HOISTABLE = frozenset(
 
 
 class ListMembershipToSet:
-    """`seen = []` … `x in seen` in a loop → also keep `seen_set`, test membership there."""
+    """`seen = []` (or a comprehension, or `list(x)`) … `x in seen` in a loop → also keep
+    `seen_set`, test membership there."""
 
     name = "list-membership-to-set"
     kind = SuggestionKind.OPTIMIZATION
@@ -60,7 +61,7 @@ class ListMembershipToSet:
             body = block.node.body
             for i, init in enumerate(body):
                 target = assigned_name(only_small(init))
-                if target is None or not _is_list_literal(target[1]):
+                if target is None or not _is_fresh_list(fn, target[1]):
                     continue
                 name = target[0]
                 loop = next((s for s in body[i + 1 :] if fn.occurrences(name, s)), None)
@@ -119,7 +120,12 @@ class ListMembershipToSet:
         return (tests, appends) if tests else None
 
 
-def _is_list_literal(node: cst.BaseExpression) -> bool:
+def _is_fresh_list(fn: FunctionInfo, node: cst.BaseExpression) -> bool:
+    """A new list nothing else refers to: a literal, a comprehension, or `list(x)`."""
+    if isinstance(node, cst.ListComp):
+        return True
+    if isinstance(node, cst.Call) and is_name(node.func, "list") and fn.is_builtin("list"):
+        return len(node.args) <= 1 and all(a.keyword is None and not a.star for a in node.args)
     return is_empty_list(node) or (
         isinstance(node, cst.List)
         and not any(isinstance(e, cst.StarredElement) for e in node.elements)
