@@ -12,6 +12,7 @@ from typing import Any
 from repo_support import PROJECT_ROOT, MakeRepo
 
 ANALYZE = [sys.executable, "-m", "bot.cli", "analyze", "--base", "main", "--head", "pr"]
+ANALYZE += ["--sandbox", "docker"]
 BASE = {
     "inventory.py": '"""Stock keeping."""\n',
     "tests/test_inventory.py": "def test_nothing_yet():\n    assert True\n",
@@ -50,8 +51,7 @@ def test_a_quadratic_membership_loop_gets_a_measured_optimization(
     repo = make_repo(BASE, HEAD)
     out = repo.path.parent / "report.json"
     proc = subprocess.run(
-        [*ANALYZE, "--repo", str(repo.path), "--format", "json", "--output", str(out)]
-        + ["--sandbox", "docker"],
+        [*ANALYZE, "--repo", str(repo.path), "--format", "json", "--output", str(out)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
