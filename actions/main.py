@@ -21,13 +21,14 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from actions import runner
 from actions.checkout import ensure_commits
 from actions.event import NotApplicable, PullRequestEvent, read_event, read_token
-from actions.publishing import GitHubChannel, github_client
+from actions.options import ActionOptions, add_arguments, options_from, pipeline_environment
+from actions.publishing import FORBIDDEN_HINT, GitHubChannel, github_client
 from bot.check_summary import Placement, render_check_summary
 from bot.github_api import install_log_redaction, redact
 from bot.publish import PublishResult
@@ -36,54 +37,13 @@ from jobs.diff import open_repo
 from jobs.errors import ConfigError, ProvenFixError, UsageError
 from jobs.factory import ValidationOptions, build_pipeline
 from jobs.formats import RENDERERS
+from jobs.generation.model.config import model_options_from_env, open_model
 from jobs.model import Report, Severity
 from jobs.pipeline import AnalysisRequest
 from jobs.repo_config import read_repo_settings
 from jobs.settings import AnalysisSettings, load_repo_config
 
-SANDBOX_CHOICES = ("auto", "docker", "none", "off")
-FAIL_ON_CHOICES = ("error", "warning", "info", "never")
-DEFAULT_BOT_LOGIN = "github-actions[bot]"  # who writes with the workflow's GITHUB_TOKEN
 SUMMARY_LIMIT = 1_000_000  # GitHub takes up to 1 MiB of job summary per step
-
-
-@dataclass(frozen=True)
-class ActionOptions:
-    repo_path: Path
-    config: Path | None  # None: .github/provenfix.yml at the base commit
-    model: str | None  # handed to the pipeline as PROVENFIX_MODEL
-    max_suggestions: int | None  # None: the repository's setting
-    fail_on: str
-    sandbox: str
-    python: str  # the interpreter of sandbox mode "none"
-    sarif: Path
-    report: Path
-    bot_login: str | None
-    api_url: str
-    server_url: str
-    summary: Path | None
-    outputs: Path | None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every option also reads an INPUT_* variable (what action.yml sets); a flag wins."""
-    parser.add_argument("--repo", type=Path, help="the checkout (default: $GITHUB_WORKSPACE or .)")
-    parser.add_argument("--config", help="settings file instead of .github/provenfix.yml at base")
-    parser.add_argument("--model", help="code model for candidate fixes (PROVENFIX_MODEL)")
-    parser.add_argument("--max-suggestions", help="suggested changes per push (default: config)")
-    parser.add_argument("--fail-on", choices=FAIL_ON_CHOICES, help="exit 3 at this severity")
-    parser.add_argument(
-        "--sandbox",
-        choices=SANDBOX_CHOICES,
-        help="where fixes are proven: auto (docker when reachable, else off), docker, "
-        "none (this runner's Python, no isolation), off (default: auto)",
-    )
-    parser.add_argument("--python", help="interpreter of --sandbox none (default: this one)")
-    parser.add_argument("--sarif", help="SARIF output path (default: provenfix.sarif)")
-    parser.add_argument("--report", help="JSON report path (default: $RUNNER_TEMP/...)")
-    parser.add_argument(
-        "--bot-login", help=f"author of our earlier comments (default: {DEFAULT_BOT_LOGIN})"
-    )
 
 
 def add_action_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,44 +56,6 @@ def add_action_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     add_arguments(parser)
     parser.set_defaults(handler=run_action)
-
-
-def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> ActionOptions:
-    def pick(flag: str | None, name: str, default: str = "") -> str:
-        return (flag if flag is not None else env.get(f"INPUT_{name}", "")).strip() or default
-
-    fail_on = pick(args.fail_on, "FAIL_ON", "never").lower()
-    sandbox = pick(args.sandbox, "SANDBOX", "auto").lower()
-    for name, value, choices in (
-        ("fail-on", fail_on, FAIL_ON_CHOICES),
-        ("sandbox", sandbox, SANDBOX_CHOICES),
-    ):
-        if value not in choices:
-            raise UsageError(f"{name}: {value!r} is not one of {', '.join(choices)}")
-    limit = pick(args.max_suggestions, "MAX_SUGGESTIONS")
-    if limit and (not limit.isdigit() or int(limit) > 100):
-        raise UsageError(f"max-suggestions: {limit!r} is not a whole number from 0 to 100")
-    workspace = env.get("GITHUB_WORKSPACE", "").strip() or "."
-    temp = env.get("RUNNER_TEMP", "").strip() or "."
-    config = pick(args.config, "CONFIG")
-    login = pick(args.bot_login, "BOT_LOGIN", DEFAULT_BOT_LOGIN)
-    summary, outputs = env.get("GITHUB_STEP_SUMMARY", ""), env.get("GITHUB_OUTPUT", "")
-    return ActionOptions(
-        repo_path=(args.repo or Path(workspace)).resolve(),
-        config=Path(config) if config else None,
-        model=pick(args.model, "MODEL") or None,
-        max_suggestions=int(limit) if limit else None,
-        fail_on=fail_on,
-        sandbox=sandbox,
-        python=pick(args.python, "PYTHON", sys.executable),
-        sarif=Path(pick(args.sarif, "SARIF_OUTPUT", "provenfix.sarif")),
-        report=Path(pick(args.report, "REPORT", str(Path(temp) / "provenfix-report.json"))),
-        bot_login=None if login == "*" else login,
-        api_url=env.get("GITHUB_API_URL", "").strip() or "https://api.github.com",
-        server_url=env.get("GITHUB_SERVER_URL", "").strip() or "https://github.com",
-        summary=Path(summary) if summary.strip() else None,
-        outputs=Path(outputs) if outputs.strip() else None,
-    )
 
 
 class Console:
@@ -210,16 +132,23 @@ class ActionRun:
         ensure_commits(options.repo_path, event, self.token, log=console.info)
         settings, config_errors = self._settings(event)
         pipeline_env = pipeline_environment(self.env, self.token, options.model)
+        generation = model_options_from_env(pipeline_env)  # PROVENFIX_MODEL*: docs/model.md
         mode = self._sandbox_mode(pipeline_env)
         problem = self._open_channel(event, settings)
-        validation = ValidationOptions(
-            mode=mode,
-            python=options.python,
-            install_command=settings.install_command,
-            pytest_args=settings.pytest_args,
-        )
+        if generation.enabled:
+            console.info(f"code model: {generation.label} (loaded when a function needs it)")
         pipeline = build_pipeline(
-            settings, validation=validation, env=pipeline_env, progress=self._progress
+            settings,
+            validation=ValidationOptions(
+                mode=mode,
+                python=options.python,
+                install_command=settings.install_command,
+                pytest_args=settings.pytest_args,
+            ),
+            env=pipeline_env,
+            progress=self._progress,
+            model=open_model(generation),
+            model_options=generation,
         )
         report = pipeline.run(
             AnalysisRequest(options.repo_path, base=event.base_sha, head=event.head_sha)
@@ -335,6 +264,8 @@ class ActionRun:
             f"{len(result.posted)} suggested change{'s' if len(result.posted) != 1 else ''}."
         ]
         for error in result.errors:
+            if "403" in error:  # e.g. checks: write granted, pull-requests: write not
+                error = f"{error} — {FORBIDDEN_HINT}"
             self.console.command("warning", f"ProvenFix: {error}")
             notes.append(error)
         if self.channel is not None and self.channel.progress_problem:
@@ -350,26 +281,20 @@ class ActionRun:
         return code
 
     def _summary(self, markdown: str) -> None:
-        if self.options.summary is not None:
+        if self.options.summary is None:
+            return
+        try:
             runner.append_summary(self.options.summary, self.console.clean(markdown))
+        except OSError as exc:
+            self.console.command("warning", f"ProvenFix: no job summary: {exc}")
 
     def _outputs(self, **values: str) -> None:
-        if self.options.outputs is not None:
+        if self.options.outputs is None:
+            return
+        try:
             runner.write_outputs(self.options.outputs, values)
-
-
-def pipeline_environment(
-    env: Mapping[str, str], token: str | None, model: str | None
-) -> dict[str, str]:
-    """What the pipeline (and the sandbox settings) read: no token, the chosen model."""
-    clean = {
-        key: value
-        for key, value in env.items()
-        if "TOKEN" not in key.upper() and not (token and token in value)
-    }
-    if model:
-        clean["PROVENFIX_MODEL"] = model
-    return clean
+        except OSError as exc:
+            self.console.command("warning", f"ProvenFix: no step outputs: {exc}")
 
 
 def _placement(report: Report, result: PublishResult | None, pr_url: str) -> Placement:
@@ -395,8 +320,11 @@ def _gates(report: Report, fail_on: str) -> bool:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

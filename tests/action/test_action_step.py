@@ -26,8 +26,9 @@ from github_standin import GitHubStandIn
 from repo_support import PROJECT_ROOT, GitRepo
 
 PROVENFIX = PROJECT_ROOT / ".venv" / "bin" / "provenfix"
+NO_DOCKER = "unix:///nonexistent/docker.sock"
 ANNOTATION = re.compile(
-    r"^::warning file=stats\.py,line=(\d+),endLine=\d+,title=ProvenFix%3A "
+    r"^::notice file=stats\.py,line=(\d+),endLine=\d+,title=ProvenFix%3A "
     + re.escape(RULE)
     + r"::(.*)$",
     re.MULTILINE,
@@ -108,9 +109,10 @@ def test_pull_request_gets_the_apps_check_run_and_one_review(
         token not in json.dumps(e) and not any("TOKEN" in k for k in e) for e in environments
     )
 
-    # the same push once more, through the console script, gating on warnings: the finding
+    # the same push once more, through the console script, gating on `info` (the rule's
+    # severity, an annotation level `notice`): the finding
     # already has its comment, so there is a second check run but no second review
-    again = runner.run({**inputs, "fail-on": "warning"}, command=[str(PROVENFIX), "action"])
+    again = runner.run({**inputs, "fail-on": "info"}, command=[str(PROVENFIX), "action"])
     assert again.returncode == 3, again.stdout + again.stderr
     assert len(github_standin.check_runs) == 2 and len(github_standin.reviews) == 1
     assert len(suggestion_comments(github_standin)) == 1
@@ -181,6 +183,30 @@ def test_check_run_refused_degrades_without_failing(
     assert token not in result.all_text()
 
 
+def test_review_refused_keeps_the_check_run_and_says_which_permission(
+    make_runner: MakeRunner, github_standin: GitHubStandIn, token: str
+) -> None:
+    """`checks: write` granted, `pull-requests: write` not: the check run carries the fix."""
+    runner = make_runner()
+    github_standin.fail_next(
+        1,
+        403,
+        match=rf"^POST /repos/{OWNER}/{NAME}/pulls/{NUMBER}/reviews$",
+        body={"message": "Resource not accessible by integration"},
+    )
+    result = runner.run({"token": token, "sandbox": "none"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(
+        r"^::warning::ProvenFix: The review could not be posted: .*403.*pull-requests: write",
+        result.stdout,
+        re.M,
+    )
+    (check,) = github_standin.check_runs
+    assert check.status == "completed" and "Apply it by hand" in str(check.summary)
+    assert github_standin.reviews == [] and result.outputs["published"] == "true"
+    assert "the review could not be posted" in result.summary
+
+
 def test_rate_limit_on_the_review_is_one_clear_line(
     make_runner: MakeRunner, github_standin: GitHubStandIn, token: str
 ) -> None:
@@ -203,15 +229,16 @@ def test_rate_limit_on_the_review_is_one_clear_line(
     assert ANNOTATION.search(result.stdout) is not None
 
 
-def test_fetch_replaces_a_persisted_checkout_header_and_stores_nothing(
+def test_persisted_checkout_header_is_replaced_and_auto_without_docker_proves_nothing(
     make_runner: MakeRunner, github_standin: GitHubStandIn, token: str
 ) -> None:
     """actions/checkout persists `http.<server>/.extraheader` in .git/config; a stale one
-    (another token) must not be sent along with, or instead of, the step's token."""
+    (another token) must not be sent along with, or instead of, the step's token. And
+    `sandbox: auto` on a runner without Docker analyzes without proving, and says so."""
     stale = basic_header("ghs_" + "stale0" * 6)
     runner = make_runner(persisted_header=stale)
     config_before = (runner.checkout / ".git" / "config").read_text()
-    result = runner.run({"token": token, "sandbox": "off"})
+    result = runner.run({"token": token, "sandbox": "auto"}, extra_env={"DOCKER_HOST": NO_DOCKER})
     assert result.returncode == 0, result.stdout + result.stderr
     assert github_standin.git_requests and all(r.status == 200 for r in github_standin.git_requests)
     assert (runner.checkout / ".git" / "config").read_text() == config_before
@@ -220,8 +247,29 @@ def test_fetch_replaces_a_persisted_checkout_header_and_stores_nothing(
     assert checkout.git("cat-file", "-t", head) == "commit"
     assert checkout.git("rev-parse", "--is-shallow-repository") == "false"
     assert files_containing(runner.root, token) == []
-    assert result.outputs["proven"] == "0"  # sandbox off: nothing is proven...
-    assert len(github_standin.check_runs) == 1 and github_standin.reviews == []  # ...or posted
+
+    assert "::notice::ProvenFix: Docker is not available on this runner" in result.stdout
+    assert int(result.outputs["findings"]) >= 1 and result.outputs["proven"] == "0"
+    (check,) = github_standin.check_runs  # published: the check run, with nothing proven...
+    assert check.status == "completed" and "no proven fix" in str(check.title)
+    assert github_standin.reviews == []  # ...so no review
+
+
+def test_bad_model_or_unreachable_docker_stop_before_anything_is_posted(
+    make_runner: MakeRunner, github_standin: GitHubStandIn, token: str
+) -> None:
+    runner = make_runner()
+    bad_model = runner.run({"token": token, "model": "no-such-model", "sandbox": "none"})
+    assert bad_model.returncode == 2, bad_model.stdout + bad_model.stderr
+    assert "::error::ProvenFix: PROVENFIX_MODEL='no-such-model' is neither" in bad_model.stdout
+    no_docker = runner.run(
+        {"token": token, "sandbox": "docker"}, extra_env={"DOCKER_HOST": NO_DOCKER}
+    )
+    assert no_docker.returncode == 2, no_docker.stdout + no_docker.stderr
+    assert "::error::ProvenFix: sandbox: docker, but the Docker engine" in no_docker.stdout
+    assert "could not analyze" in no_docker.summary and no_docker.outputs == {}
+    assert github_standin.check_runs == []
+    assert "Traceback" not in bad_model.stderr + no_docker.stderr
 
 
 def test_pull_request_target_never_runs_the_pull_requests_code(

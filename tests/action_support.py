@@ -1,5 +1,7 @@
 """A simulated Actions runner: a real checkout, a recorded event, the step as a subprocess.
 
+Shared by tests/action/ (the entry point) and tests/test_action_yml.py (the composite).
+
 The pull request lives in a real git repository that the GitHub stand-in serves
 (API and smart HTTP). The runner's checkout is what `actions/checkout` leaves by
 default: one commit of the base branch, shallow, optionally with a persisted
@@ -21,7 +23,7 @@ from typing import Any
 
 from github_standin import GitHubStandIn
 from github_standin.webhooks import retarget, validate_payload
-from repo_support import SHARED, GitRepo
+from repo_support import SHARED, FileTree, GitRepo, MakeRepo
 
 EXAMPLES = SHARED / "github-contract" / "webhooks" / "examples"
 OWNER, NAME, NUMBER = "octo", "stats", 1
@@ -226,3 +228,35 @@ def files_containing(root: Path, needle: str) -> list[Path]:
 
 
 MakeRunner = Callable[..., Runner]
+
+
+def runner_factory(make_repo: MakeRepo, standin: GitHubStandIn, tmp_path: Path) -> MakeRunner:
+    """`make(extra_base=None, *, head_repo=None, persisted_header=None)`: a pull request
+    (main <- pr) served by the stand-in, and a runner whose checkout holds only the base
+    branch's tip, as actions/checkout leaves it by default."""
+
+    def make(
+        extra_base: FileTree | None = None,
+        *,
+        head_repo: str | None = None,
+        persisted_header: str | None = None,
+    ) -> Runner:
+        base: dict[str, str | bytes | None] = {"stats.py": BASE, "tests/test_stats.py": TESTS}
+        base.update(extra_base or {})
+        repo = make_repo(base, {"stats.py": HEAD}, name="origin")
+        standin.add_repo(OWNER, NAME, repo.path, default_branch="main")
+        standin.open_pull(OWNER, NAME, NUMBER, "main", "pr")
+        root = tmp_path / "runner"
+        root.mkdir()
+        checkout = shallow_checkout(
+            repo, root / "workspace", standin.git_url(OWNER, NAME), persisted_header
+        )
+        event = recorded_event(standin, repo, head_repo=head_repo)
+        return Runner(root, checkout, event, runner_env(root, standin, checkout))
+
+    return make
+
+
+def installation_token(github_app: Any, standin: GitHubStandIn) -> str:
+    """A token the stand-in accepts, as GITHUB_TOKEN is on a real runner."""
+    return str(github_app.installation_token(standin.installation_id).token)
