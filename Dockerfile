@@ -22,8 +22,8 @@
 
 ARG BASE_IMAGE=python:3.12-slim
 
-# --- build: a virtual environment in /opt/provenfix -----------------------------------------
-FROM ${BASE_IMAGE} AS build
+# --- deps: a virtual environment in /opt/provenfix ------------------------------------------
+FROM ${BASE_IMAGE} AS deps
 USER root
 ARG EXTRAS=""
 ARG INDEX_URL=""
@@ -54,16 +54,20 @@ print("\n".join(deps))' "$EXTRAS"; \
     /opt/provenfix/bin/python -m pip install -q --upgrade pip; \
     /opt/provenfix/bin/python -m pip install -q -r /opt/build/requirements.txt
 
+# The runtime copy of the dependencies: no pip, setuptools or wheel in the final image.
+FROM deps AS venv
+RUN /opt/provenfix/bin/python -m pip uninstall -q -y setuptools wheel pip
+
+# The project itself, installed into its own prefix: a code change rebuilds this small stage
+# and one small layer of the final image, never the dependencies.
+FROM deps AS project
 COPY README.md ./
 COPY bot ./bot
 COPY jobs ./jobs
 COPY actions ./actions
-RUN set -eu; \
-    /opt/provenfix/bin/python -m pip install -q --no-deps --no-build-isolation .; \
-    /opt/provenfix/bin/provenfix --version; \
-    /opt/provenfix/bin/semgrep --version; \
-    /opt/provenfix/bin/python -m pip uninstall -q -y setuptools wheel pip; \
-    rm -rf /src/build /src/*.egg-info
+RUN /opt/provenfix/bin/python -m pip install -q --no-deps --no-build-isolation \
+        --prefix /opt/project . \
+ && rm -rf /src/build /src/*.egg-info
 
 # --- runtime ------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
@@ -81,13 +85,17 @@ RUN set -eu; \
     useradd --uid 10100 --gid 10100 --create-home --home-dir /home/provenfix \
             --shell /usr/sbin/nologin provenfix; \
     git config --system safe.directory '*'; \
-    install -d -o provenfix -g provenfix -m 0750 /var/lib/provenfix
-COPY --from=build /opt/provenfix /opt/provenfix
+    install -d -o provenfix -g provenfix -m 0755 \
+        /var/lib/provenfix /var/lib/provenfix/work /var/lib/provenfix/cache
+COPY --from=venv /opt/provenfix /opt/provenfix
+COPY --from=project /opt/project/ /opt/provenfix/
 COPY rules /opt/provenfix/share/rules
 ENV PATH=/opt/provenfix/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PROVENFIX_RULES_DIR=/opt/provenfix/share/rules \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    SEMGREP_ENABLE_VERSION_CHECK=0 \
+    SEMGREP_SEND_METRICS=off \
     LANG=C.UTF-8 \
     HOME=/home/provenfix
 LABEL org.opencontainers.image.title="provenfix" \
@@ -96,6 +104,7 @@ LABEL org.opencontainers.image.title="provenfix" \
       provenfix.sandbox.venv-owner=""
 USER 10100:10100
 WORKDIR /home/provenfix
+RUN provenfix --version && semgrep --version >/dev/null
 EXPOSE 8000
 ENTRYPOINT ["provenfix"]
 CMD ["--help"]
