@@ -1,6 +1,7 @@
-"""The check run's markdown: the report as `jobs.formats.markdown` renders it, plus
-where each suggestion went on the pull request, the evidence behind each one,
-and anything that stopped the bot from posting.
+"""The check run's content: its markdown (the report as `jobs.formats.markdown`
+renders it, plus where each suggestion went on the pull request, the evidence
+behind each one, and anything that stopped the bot from posting), its
+annotations, and its requested actions.
 
 GitHub caps a check run summary at 65,535 characters; `render_check_summary`
 stays under it by cutting the longest parts last and saying so.
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from jobs.formats.markdown import render_markdown
-from jobs.model import Report, Severity, Suggestion
+from jobs.model import Finding, Report, Severity, Suggestion
 
 SUMMARY_LIMIT = 65_535
 _CUT_NOTE = "\n\n*… cut here: GitHub limits a check run summary to 65,535 characters.*\n"
@@ -158,3 +160,65 @@ def _one_line(text: str) -> str:
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+# --- annotations ----------------------------------------------------------------------------
+
+ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit per check run create/update
+MAX_ANNOTATIONS = 1000
+_LEVEL = {Severity.ERROR: "failure", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def annotations_for(report: Report, shown: set[str]) -> list[dict[str, Any]]:
+    """Annotations for the findings whose proven fix is not on the diff, worst first."""
+    unproven = {fid: s for s in report.suggestions if not s.committable for fid in s.finding_ids}
+    proven = {fid for s in report.suggestions if s.committable for fid in s.finding_ids}
+    out: list[tuple[int, dict[str, Any]]] = []
+    for f in report.findings:
+        if f.id in shown:
+            continue
+        annotation: dict[str, Any] = {
+            "path": f.path,
+            "start_line": f.start_line,
+            "end_line": max(f.start_line, f.end_line),
+            "annotation_level": _LEVEL[f.severity],
+            "title": f.rule_id[:255],
+            "message": f.message[:60_000] or f.rule_id,
+        }
+        details = _annotation_details(f, proven, unproven.get(f.id))
+        if details:
+            annotation["raw_details"] = details[:60_000]
+        out.append((-f.severity.rank, annotation))
+    out.sort(key=lambda item: item[0])
+    return [a for _, a in out]
+
+
+def _annotation_details(f: Finding, proven: set[str], unproven: Suggestion | None) -> str:
+    if f.id in proven:
+        return (
+            "A fix proven by the tests is in the check run summary (it could not be placed "
+            "on the diff)."
+        )
+    if unproven is not None:
+        return (
+            f"A candidate fix was not proven ({unproven.validation.status.value}): "
+            f"{_one_line(unproven.validation.detail)}"
+        )
+    if f.test:
+        return f"Failing test: {f.test}"
+    return ""
+
+
+# --- requested actions ----------------------------------------------------------------------
+
+APPLY_ACTION_ID = "apply_all"  # check_run.requested_action identifier (bot.webapp)
+
+
+def apply_action() -> dict[str, str]:
+    """The "Apply proven fixes" button (GitHub caps a label at 20 characters, a
+    description at 40)."""
+    return {
+        "label": "Apply proven fixes",
+        "identifier": APPLY_ACTION_ID,
+        "description": "Commit every proven fix to this branch",
+    }

@@ -1,4 +1,5 @@
-"""What the service remembers: installations, repositories, runs, posted suggestions, ignores.
+"""What the service remembers: installations, repositories, runs, posted suggestions,
+proven fixes, ignores.
 
 SQLite by default (one file, fine for one host), PostgreSQL by URL
 (`postgresql+psycopg://...`) when the web and worker processes run on several
@@ -36,6 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from jobs.model import Report
 
 
 def utcnow() -> dt.datetime:
@@ -114,6 +117,27 @@ class PostedSuggestion(Base):
     comment_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class ProvenFix(Base):
+    """Every fix the tests proved in a completed run, posted on the diff or not: what the
+    "Apply proven fixes" button commits (bot.apply_fixes)."""
+
+    __tablename__ = "proven_fixes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    suggestion_id: Mapped[str] = mapped_column(String(128))
+    finding_ids: Mapped[str] = mapped_column(Text, default="")  # space separated
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(1024))
+    start_line: Mapped[int] = mapped_column(Integer)
+    end_line: Mapped[int] = mapped_column(Integer)
+    original: Mapped[str] = mapped_column(Text)
+    replacement: Mapped[str] = mapped_column(Text)
+    rule_ids: Mapped[str] = mapped_column(Text, default="")  # space separated
+    reliability: Mapped[float] = mapped_column(Float)
+
+
 class IgnoredRule(Base):
     """`/provenfix ignore <rule>`: a rule this repository switched off for later runs."""
 
@@ -185,6 +209,29 @@ class Database:
             s.add(IgnoredRule(repository_id=repository_id, rule_id=rule_id, created_by=by))
             return True
 
+    def proven_fixes(self, repository_id: int, number: int, head_sha: str) -> list[ProvenFix]:
+        """The proven fixes of the latest completed run of that head, best first."""
+        with self.session() as s:
+            run_id = s.scalar(
+                select(Run.id)
+                .where(
+                    Run.repository_id == repository_id,
+                    Run.pr_number == number,
+                    Run.head_sha == head_sha,
+                    Run.status == "completed",
+                )
+                .order_by(Run.id.desc())
+                .limit(1)
+            )
+            if run_id is None:
+                return []
+            rows = s.scalars(
+                select(ProvenFix)
+                .where(ProvenFix.run_id == run_id)
+                .order_by(ProvenFix.reliability.desc(), ProvenFix.path, ProvenFix.start_line)
+            )
+            return list(rows)
+
 
 def upsert_repository(
     session: Session,
@@ -210,6 +257,33 @@ def upsert_repository(
         if active:
             repo.added_at = utcnow()
     return repo
+
+
+def record_proven_fixes(session: Session, run_id: int, report: Report) -> int:
+    """Store every proven fix of `report` for run `run_id`; how many."""
+    rules = {f.id: f.rule_id for f in report.findings}
+    count = 0
+    for s in report.suggestions:
+        if not s.committable:
+            continue
+        session.add(
+            ProvenFix(
+                run_id=run_id,
+                suggestion_id=s.id,
+                finding_ids=" ".join(s.finding_ids),
+                kind=str(s.kind),
+                source=s.source,
+                path=s.path,
+                start_line=s.start_line,
+                end_line=s.end_line,
+                original=s.original,
+                replacement=s.replacement,
+                rule_ids=" ".join(sorted({rules[i] for i in s.finding_ids if i in rules})),
+                reliability=s.score.reliability,
+            )
+        )
+        count += 1
+    return count
 
 
 def record_installation(

@@ -20,7 +20,8 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -291,6 +292,8 @@ class InstallationToken:
 
     token: str = field(repr=False)
     expires_at: datetime
+    # what the installation granted, e.g. {"contents": "write", "checks": "write"}
+    permissions: Mapping[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"installation token (expires {self.expires_at:%Y-%m-%d %H:%M} UTC)"
@@ -343,7 +346,12 @@ class GitHubApp:
         """A fresh installation token (valid an hour), e.g. for cloning."""
         with github_errors():
             grant = self._integration.get_access_token(installation_id)
-        return InstallationToken(str(grant.token), grant.expires_at)
+            granted = grant.permissions or {}
+        return InstallationToken(
+            str(grant.token),
+            grant.expires_at,
+            {str(k): str(v) for k, v in dict(granted).items()},
+        )
 
     def app_slug(self) -> str:
         """The app's slug (GET /app); its comments are written by `<slug>[bot]`."""
@@ -353,6 +361,30 @@ class GitHubApp:
 
 def bot_login(app_slug: str) -> str:
     return f"{app_slug}[bot]"
+
+
+class BotIdentity:
+    """The App's bot account, `<slug>[bot]`, read with `GET /app` once per process: the
+    author of every comment the App writes, so the publisher can tell its own comments
+    from anyone else's without guessing."""
+
+    def __init__(self, app: GitHubApp) -> None:
+        self._app = app
+        self._login: str | None = None
+        self._lock = threading.Lock()
+
+    def login(self) -> str:
+        with self._lock:
+            if self._login is None:
+                self._login = bot_login(self._app.app_slug())
+            return self._login
+
+    def prefetch(self) -> None:
+        """Read it now (at start-up); when GitHub does not answer, the first job reads it."""
+        try:
+            self.login()
+        except GitHubError as exc:
+            logger.warning("GET /app failed at start-up (%s); retried at the first job", exc)
 
 
 def git_credentials_env(token: str) -> dict[str, str]:

@@ -45,7 +45,7 @@ from rq.job import Job
 from urllib3.exceptions import MaxRetryError
 
 from bot import metrics
-from bot.db import Database, PostedSuggestion, Run, upsert_repository, utcnow
+from bot.db import Database, PostedSuggestion, Run, record_proven_fixes, upsert_repository, utcnow
 from bot.github_api import (
     GitHubError,
     GitHubUnavailable,
@@ -54,7 +54,7 @@ from bot.github_api import (
     redact,
     translate,
 )
-from bot.publish import PublishResult
+from bot.publish import PublishOptions, PublishResult
 from bot.queue import (
     AnalysisQueue,
     CommentReaction,
@@ -120,7 +120,7 @@ class PublisherLike(Protocol):
     def fail(self, check_run_id: int, reason: str, *, conclusion: str = "neutral") -> None: ...
 
 
-PublisherFactory = Callable[[Github, JobRequest, int], PublisherLike]
+PublisherFactory = Callable[[Github, JobRequest, PublishOptions], PublisherLike]
 PipelineFactory = Callable[[AnalysisSettings, ValidationOptions, Progress], Pipeline]
 
 
@@ -166,7 +166,7 @@ CONTEXT = _ContextSlot()
 
 
 def context_from_env(env: Mapping[str, str]) -> JobContext:
-    from bot.github_api import GitHubApp, bot_login
+    from bot.github_api import BotIdentity, GitHubApp
     from bot.publish import Publisher, PullRequestRef
 
     settings = load_settings(env)
@@ -179,16 +179,24 @@ def context_from_env(env: Mapping[str, str]) -> JobContext:
             f"{exc}: check PROVENFIX_PRIVATE_KEY(_PATH); use the .pem file GitHub generated"
         ) from None
 
-    def publisher(client: Github, request: JobRequest, max_suggestions: int) -> PublisherLike:
+    identity = BotIdentity(app)
+    identity.prefetch()  # GET /app once per worker process, at start-up
+
+    def publisher(client: Github, request: JobRequest, options: PublishOptions) -> PublisherLike:
         pr = PullRequestRef(
             request.owner, request.repo, request.number, request.head_sha, request.base_sha
         )
         try:
-            login = bot_login(app.app_slug())  # only our own earlier comments count as ours
+            login = identity.login()  # only our own earlier comments count as ours
         except Exception as exc:
-            raise _classify(exc, "reading the App's slug") from exc
+            raise _classify(exc, "reading the App's slug (GET /app)") from exc
         publisher: PublisherLike = Publisher(
-            client, pr, max_suggestions=max_suggestions, bot_login=login
+            client,
+            pr,
+            bot_login=login,
+            max_suggestions=options.max_suggestions,
+            external_id=request.job_id,
+            apply_action=options.apply_action,
         )
         return publisher
 
@@ -315,13 +323,15 @@ class _Analysis:
     def _run(self) -> dict[str, Any]:
         request, context = self.request, self.context
         try:
-            self.token = token_text(context.github.installation_token(request.installation_id))
+            granted = context.github.installation_token(request.installation_id)
+            self.token = token_text(granted)
             client = context.github.installation_client(request.installation_id)
         except Exception as exc:
             doing = f"authenticating as installation {request.installation_id}"
             raise _classify(exc, doing) from exc
         settings, config_errors = self._repo_settings(client)
-        self.publisher = context.publisher(client, request, settings.max_suggestions)
+        publishing = PublishOptions(settings.max_suggestions, apply_action=can_push(granted))
+        self.publisher = context.publisher(client, request, publishing)
         if self.check_run_id is None:
             try:
                 self.check_run_id = int(self.publisher.start())
@@ -513,6 +523,7 @@ class _Analysis:
             row.config_errors = "\n".join(config_errors) or None
             row.finished_at = utcnow()
             row.duration_s = round(duration, 3)
+            record_proven_fixes(s, row.id, report)
             for suggestion, comment_id in posted:
                 s.add(
                     PostedSuggestion(
@@ -530,6 +541,12 @@ class _Analysis:
                         comment_id=comment_id,
                     )
                 )
+
+
+def can_push(token: object) -> bool:
+    """Did the installation grant Contents: write (needed by "Apply proven fixes")?"""
+    permissions = getattr(token, "permissions", None) or {}
+    return isinstance(permissions, Mapping) and permissions.get("contents") == "write"
 
 
 def token_text(token: object) -> str:

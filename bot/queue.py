@@ -30,7 +30,6 @@ from types import TracebackType
 from typing import Any
 
 from redis import Redis
-from redis.client import Pipeline as RedisPipeline
 from rq import Queue, Retry
 from rq.callbacks import Callback
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
@@ -43,6 +42,7 @@ KEY_PREFIX = "provenfix"
 ANALYZE_FUNC = "bot.job.analyze_pull_request"
 RESOLVE_FUNC = "bot.job.resolve_and_analyze"
 REACT_FUNC = "bot.job.react_to_comment"
+APPLY_FUNC = "bot.apply_fixes.apply_proven_fixes"
 FAILURE_CALLBACK = "bot.queue.on_job_failure"
 RETRY_INTERVALS = (10, 30, 60)
 RESULT_TTL_S = 24 * 3600  # a finished job keeps its id taken: the same head is not re-run
@@ -123,6 +123,33 @@ class CommentReaction:
 
 
 @dataclass(frozen=True)
+class ApplyRequest:
+    """ "Apply proven fixes" was clicked on the check run of `head_sha` (no secrets)."""
+
+    installation_id: int
+    repository_id: int
+    owner: str
+    repo: str
+    number: int
+    head_sha: str  # the head the check run analyzed
+    check_run_id: int
+    clone_url: str
+    app_slug: str  # the commit's author is `<slug>[bot]`
+    sender: str  # who clicked (the co-author)
+    sender_id: int
+    write_access: bool  # the webhook's permission policy vouched for the sender
+    delivery_id: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+    @property
+    def job_id(self) -> str:
+        return f"provenfix-apply-{self.repository_id}-{self.number}-{self.head_sha}"
+
+
+@dataclass(frozen=True)
 class Submitted:
     outcome: str  # enqueued | duplicate | stale
     job_id: str
@@ -164,6 +191,7 @@ class AnalysisQueue:
         self.job_timeout_s = job_timeout_s
         self.analyze_func = analyze_func  # another function only in tests
         self.resolve_func = resolve_func
+        self._make_current_script = redis.register_script(_MAKE_CURRENT)
 
     def submit(self, request: JobRequest, *, rerun: bool = False) -> Submitted:
         """Enqueue the analysis of `request`'s head, superseding the pull request's older job.
@@ -173,15 +201,15 @@ class AnalysisQueue:
         one is replaced too. A waiting or running job is always kept.
         """
         job_id = request.job_id
-        previous = self._make_current(request)
-        if previous is _STALE:
+        current = self._make_current(request)
+        if current.stale:
             return Submitted("stale", job_id)
         replaced = None
-        if isinstance(previous, str) and previous != job_id:
-            self._supersede(previous)
-            replaced = previous
-        self.redis.delete(superseded_key(job_id))
-        self._drop_finished(job_id, rerun=rerun)
+        if current.previous is not None and current.previous != job_id:
+            self._supersede(current.previous)
+            replaced = current.previous
+        if current.job_exists:  # this head was submitted before (a redelivery, a re-run)
+            self._drop_finished(job_id, rerun=rerun)
         try:
             self.queue.enqueue_call(
                 self.analyze_func,
@@ -232,6 +260,35 @@ class AnalysisQueue:
         )
         return job.id
 
+    def submit_apply(self, request: ApplyRequest) -> Submitted:
+        """Enqueue "apply the proven fixes of this head"; a second click while one is waiting
+        or running is a duplicate, one after it finished runs again."""
+        try:
+            job = Job.fetch(request.job_id, connection=self.redis)
+        except NoSuchJobError:
+            pass
+        else:
+            if job.get_status(refresh=True) in _ALIVE:
+                return Submitted("duplicate", request.job_id)
+            job.delete()
+        try:
+            self.queue.enqueue_call(
+                APPLY_FUNC,
+                args=(request,),
+                timeout=600,
+                result_ttl=3600,
+                failure_ttl=FAILURE_TTL_S,
+                job_id=request.job_id,
+                description=f"apply fixes {request.full_name}#{request.number}"
+                f"@{request.head_sha[:10]}",
+                retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
+                on_failure=Callback(FAILURE_CALLBACK),
+                unique=True,
+            )
+        except DuplicateJobError:
+            return Submitted("duplicate", request.job_id)
+        return Submitted("enqueued", request.job_id)
+
     def cancel_pull_request(self, repository_id: int, number: int) -> str | None:
         """The pull request was closed: cancel its waiting job, stop its running one."""
         raw = self.redis.getdel(pr_key(repository_id, number))
@@ -241,10 +298,11 @@ class AnalysisQueue:
         self._supersede(job_id)
         return job_id
 
-    def _make_current(self, request: JobRequest) -> str | object | None:
-        """Atomically make `request` the pull request's current job; the previous job id,
-        None when there was none, or _STALE when a newer head is already current."""
-        key = pr_key(request.repository_id, request.number)
+    def _make_current(self, request: JobRequest) -> _Current:
+        """Make `request` the pull request's current job, atomically and in one round trip
+        (the webhook answers in milliseconds: bot.webapp): unless a newer head is already
+        current, record it, clear its superseded flag, and say which job it replaces and
+        whether a job of this head exists already."""
         record = json.dumps(
             {
                 "job_id": request.job_id,
@@ -252,21 +310,16 @@ class AnalysisQueue:
                 "updated_at": request.updated_at,
             }
         )
-        result: list[str | object | None] = [None]
-
-        def swap(pipe: RedisPipeline) -> None:
-            raw = pipe.get(key)
-            current = json.loads(raw) if raw is not None else None
-            if current is not None and _is_newer(current, request):
-                result[0] = _STALE
-                pipe.multi()
-                return
-            pipe.multi()
-            pipe.set(key, record, ex=FAILURE_TTL_S)
-            result[0] = None if current is None else str(current["job_id"])
-
-        self.redis.transaction(swap, key)
-        return result[0]
+        keys = [
+            pr_key(request.repository_id, request.number),
+            superseded_key(request.job_id),
+            Job.key_for(request.job_id),
+        ]
+        args: list[str | int] = [record, request.head_sha, request.updated_at, FAILURE_TTL_S]
+        state, previous, exists = self._make_current_script(keys=keys, args=args)
+        if state == b"stale":
+            return _Current(stale=True)
+        return _Current(previous=previous.decode() if previous else None, job_exists=bool(exists))
 
     def _supersede(self, job_id: str) -> None:
         self.redis.set(superseded_key(job_id), "1", ex=max(self.job_timeout_s * 2, 3600))
@@ -295,14 +348,33 @@ class AnalysisQueue:
             job.delete()
 
 
-_STALE = object()
+@dataclass(frozen=True)
+class _Current:
+    stale: bool = False  # a newer head is current: nothing was changed
+    previous: str | None = None  # the job this one replaces
+    job_exists: bool = False  # a job of this head is known to rq (in any state)
 
 
-def _is_newer(current: Mapping[str, Any], request: JobRequest) -> bool:
-    """Is the pull request's current head newer than the one `request` asks for?"""
-    if current.get("head_sha") == request.head_sha or not request.updated_at:
-        return False
-    return str(current.get("updated_at") or "") > request.updated_at
+# KEYS: the pull request's record, this job's superseded flag, this job's rq hash.
+# ARGV: the new record (JSON), its head sha, its updated_at, the record's TTL.
+# A delivery for another head is stale when the current record is newer (updated_at,
+# ISO 8601, compares as text); one without updated_at never is.
+_MAKE_CURRENT = """
+local raw = redis.call('GET', KEYS[1])
+local previous = ''
+if raw then
+  local current = cjson.decode(raw)
+  local updated = current['updated_at']
+  if type(updated) ~= 'string' then updated = '' end
+  if current['head_sha'] ~= ARGV[2] and ARGV[3] ~= '' and updated > ARGV[3] then
+    return {'stale', '', 0}
+  end
+  previous = tostring(current['job_id'])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+redis.call('DEL', KEYS[2])
+return {'current', previous, redis.call('EXISTS', KEYS[3])}
+"""
 
 
 def on_job_failure(

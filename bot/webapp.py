@@ -13,6 +13,12 @@ Events:
   waiting job and stop the running one.
 - `check_run` rerequested, and requested_action `provenfix-rerun` (the "Re-run
   ProvenFix" button): analyze the pull request's current head again.
+  requested_action `apply_all` (the "Apply proven fixes" button): enqueue
+  bot.apply_fixes, which commits the head's proven fixes to its branch. The
+  payload carries no author_association: the permission policy gets "OWNER" for
+  the repository's owner and "" otherwise; when it does not vouch for the sender,
+  the job accepts the click only from the pull request's own author with write
+  access (from the pulls API) and says why in the check run otherwise.
 - `issue_comment` created on a pull request by someone with write access:
   `/provenfix analyze` (analyze again) and `/provenfix ignore <rule>` (the
   repository stops reporting that rule in later runs).
@@ -27,10 +33,7 @@ import hashlib
 import hmac
 import json
 import logging
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask, Response, jsonify, request
@@ -41,56 +44,28 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import metrics
-from bot.db import Database, record_installation, upsert_repository
-from bot.queue import AnalysisQueue, CommentReaction, JobRequest, PullRequestTarget
+from bot.db import Database
+from bot.events import (
+    AuthorAssociationPolicy,
+    BadPayload,
+    CollaboratorPermissionPolicy,
+    EventHandler,
+    Outcome,
+    PermissionPolicy,
+)
+from bot.queue import AnalysisQueue
 from bot.settings import BotSettings, SettingsError
 
 log = logging.getLogger("provenfix.webhook")
 
+__all__ = [
+    "AuthorAssociationPolicy",
+    "CollaboratorPermissionPolicy",
+    "PermissionPolicy",
+    "create_app",
+]
+
 DELIVERY_KEY = "provenfix:delivery:{}"
-ANALYZE_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
-CANCEL_ACTIONS = frozenset({"closed"})
-RERUN_ACTION_IDS = frozenset({"provenfix-rerun", "rerun"})
-WRITE_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
-COMMAND_RE = re.compile(r"^/provenfix[ \t]+(?P<command>[a-z-]+)(?:[ \t]+(?P<arg>\S+))?[ \t]*$")
-RULE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}$")
-
-
-class PermissionPolicy(Protocol):
-    """Who may run `/provenfix` commands on a repository."""
-
-    def can_write(self, repository: str, login: str, author_association: str) -> bool: ...
-
-
-class AuthorAssociationPolicy:
-    """Write access as GitHub reports it in the payload: the repository's owner, a member
-    of its organization, or an invited collaborator. Answers without calling GitHub."""
-
-    def can_write(self, repository: str, login: str, author_association: str) -> bool:
-        return author_association.upper() in WRITE_ASSOCIATIONS
-
-
-class CollaboratorPermissionPolicy:
-    """Asks GitHub (`GET /repos/{repo}/collaborators/{login}/permission`) through a
-    callable, e.g. one that uses an installation client; stricter than the association
-    (an organization member may have read access only), at the price of an API call."""
-
-    def __init__(self, permission_of: Callable[[str, str], str]) -> None:
-        self._permission_of = permission_of  # (repository full name, login) -> permission
-
-    def can_write(self, repository: str, login: str, author_association: str) -> bool:
-        return self._permission_of(repository, login) in ("admin", "maintain", "write")
-
-
-class BadPayload(Exception):
-    """The signed payload lacks a field its event must have."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    outcome: str  # the metrics label
-    status: int = 202
-    detail: dict[str, Any] | None = None
 
 
 def create_app(
@@ -107,7 +82,7 @@ def create_app(
         )
     secret = settings.webhook_secret.encode("utf-8")
     jobs = AnalysisQueue(redis, queue, job_timeout_s=settings.job_timeout_s)
-    handler = _EventHandler(settings, jobs, db, permissions or AuthorAssociationPolicy())
+    handler = EventHandler(settings, jobs, db, permissions or AuthorAssociationPolicy())
     app = Flask("provenfix")
     # One byte over the limit: a chunked body (no Content-Length) is cut there by Werkzeug,
     # silently, so reading max + 1 bytes is how an oversized one is recognised.
@@ -245,270 +220,3 @@ def _done(redis: Redis, event: str, delivery: str, outcome: Outcome) -> tuple[Re
     body: dict[str, Any] = {"delivery": delivery, "event": event, "outcome": outcome.outcome}
     body.update(outcome.detail or {})
     return jsonify(body), outcome.status
-
-
-class _EventHandler:
-    def __init__(
-        self,
-        settings: BotSettings,
-        jobs: AnalysisQueue,
-        db: Database,
-        permissions: PermissionPolicy,
-    ) -> None:
-        self.settings = settings
-        self.jobs = jobs
-        self.db = db
-        self.permissions = permissions
-
-    def dispatch(self, event: str, delivery: str, payload: dict[str, Any]) -> Outcome:
-        handlers: Mapping[str, Callable[[str, dict[str, Any]], Outcome]] = {
-            "pull_request": self.pull_request,
-            "check_run": self.check_run,
-            "issue_comment": self.issue_comment,
-            "installation": self.installation,
-            "installation_repositories": self.installation_repositories,
-            "ping": self.ping,
-        }
-        handle = handlers.get(event)
-        if handle is None:
-            return Outcome("ignored", detail={"reason": f"event {event!r} is not handled"})
-        try:
-            return handle(delivery, payload)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BadPayload(f"missing or invalid field ({exc.__class__.__name__}: {exc})") from exc
-
-    # --- pull_request --------------------------------------------------------------
-
-    def pull_request(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        action = str(payload["action"])
-        pr = payload["pull_request"]
-        repo = payload["repository"]
-        if action in CANCEL_ACTIONS or (
-            action == "converted_to_draft" and self.settings.skip_drafts
-        ):
-            cancelled = self.jobs.cancel_pull_request(int(repo["id"]), int(pr["number"]))
-            return Outcome("cancelled", detail={"job_id": cancelled})
-        base_changed = action == "edited" and "base" in (payload.get("changes") or {})
-        if action not in ANALYZE_ACTIONS and not base_changed:
-            return Outcome("ignored", detail={"reason": f"action {action!r} is not analyzed"})
-        if pr.get("state") != "open":
-            return Outcome("ignored", detail={"reason": "pull request is not open"})
-        if pr.get("draft") and self.settings.skip_drafts:
-            return Outcome("skipped_draft")
-        installation = _installation_id(payload)
-        if installation is None:
-            return Outcome("ignored", detail={"reason": "not delivered to an App installation"})
-        request = JobRequest(
-            installation_id=installation,
-            repository_id=int(repo["id"]),
-            owner=_owner(repo),
-            repo=_name(repo),
-            number=int(pr["number"]),
-            head_sha=str(pr["head"]["sha"]),
-            base_sha=str(pr["base"]["sha"]),
-            base_ref=str(pr["base"]["ref"]),
-            default_branch=str(repo.get("default_branch") or pr["base"]["ref"]),
-            clone_url=str(repo["clone_url"]),
-            trigger=f"pull_request.{action}",
-            delivery_id=delivery,
-            sender=str((payload.get("sender") or {}).get("login", "")),
-            updated_at=str(pr.get("updated_at") or ""),
-        )
-        return self._submit(request, rerun=base_changed)
-
-    def _submit(self, request: JobRequest, *, rerun: bool) -> Outcome:
-        submitted = self.jobs.submit(request, rerun=rerun)
-        detail: dict[str, Any] = {"job_id": submitted.job_id}
-        if submitted.superseded:
-            detail["superseded"] = submitted.superseded
-        outcome = {"enqueued": "enqueued", "duplicate": "duplicate_job", "stale": "stale"}
-        return Outcome(outcome[submitted.outcome], detail=detail)
-
-    # --- check_run -----------------------------------------------------------------
-
-    def check_run(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        action = str(payload["action"])
-        run = payload["check_run"]
-        if int((run.get("app") or {}).get("id", -1)) != self.settings.app_id:
-            return Outcome("ignored", detail={"reason": "check run of another App"})
-        if action == "requested_action":
-            identifier = str((payload.get("requested_action") or {}).get("identifier", ""))
-            if identifier not in RERUN_ACTION_IDS:
-                return Outcome("ignored", detail={"reason": f"unknown action {identifier!r}"})
-        elif action != "rerequested":
-            return Outcome("ignored", detail={"reason": f"action {action!r} is not handled"})
-        installation = _installation_id(payload)
-        if installation is None:
-            return Outcome("ignored", detail={"reason": "not delivered to an App installation"})
-        repo = payload["repository"]
-        pulls = [p for p in run.get("pull_requests") or [] if p["base"]["repo"]["id"] == repo["id"]]
-        if not pulls:
-            # GitHub leaves pull_requests empty for pull requests from forks: the check
-            # run's external_id (our job id) still names the pull request.
-            number = _number_from_external_id(str(run.get("external_id") or ""), int(repo["id"]))
-            if number is None:
-                return Outcome("ignored", detail={"reason": "check run has no pull request"})
-            self.jobs.submit_resolve(
-                self._target(payload, installation, number, delivery, f"check_run.{action}")
-            )
-            return Outcome("enqueued", detail={"resolve": number})
-        job_ids = []
-        for pull in pulls:
-            request = JobRequest(
-                installation_id=installation,
-                repository_id=int(repo["id"]),
-                owner=_owner(repo),
-                repo=_name(repo),
-                number=int(pull["number"]),
-                head_sha=str(pull["head"]["sha"]),
-                base_sha=str(pull["base"]["sha"]),
-                base_ref=str(pull["base"]["ref"]),
-                default_branch=str(repo.get("default_branch") or pull["base"]["ref"]),
-                clone_url=str(repo["clone_url"]),
-                trigger=f"check_run.{action}",
-                delivery_id=delivery,
-                sender=str((payload.get("sender") or {}).get("login", "")),
-            )
-            job_ids.append(self.jobs.submit(request, rerun=True).job_id)
-        return Outcome("enqueued", detail={"job_ids": job_ids})
-
-    # --- issue_comment ---------------------------------------------------------------
-
-    def issue_comment(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        if payload["action"] != "created":
-            return Outcome("ignored", detail={"reason": "only new comments carry commands"})
-        comment = payload["comment"]
-        issue = payload["issue"]
-        sender = payload.get("sender") or {}
-        parsed = _command(str(comment.get("body") or ""))
-        if parsed is None:
-            return Outcome("ignored", detail={"reason": "not a /provenfix command"})
-        if not issue.get("pull_request"):
-            return Outcome("ignored", detail={"reason": "commands work on pull requests only"})
-        if str(sender.get("type", "")) == "Bot":
-            return Outcome("ignored", detail={"reason": "comment by a bot"})
-        repo = payload["repository"]
-        login = str((comment.get("user") or sender).get("login", ""))
-        association = str(comment.get("author_association") or "NONE")
-        if not self.permissions.can_write(str(repo["full_name"]), login, association):
-            log.info("command from %s (%s) on %s refused", login, association, repo["full_name"])
-            return Outcome("refused", detail={"reason": f"{login} has no write access"})
-        command, arg = parsed
-        if command == "analyze":
-            installation = _installation_id(payload)
-            if installation is None:
-                return Outcome("ignored", detail={"reason": "not delivered to an App installation"})
-            target = self._target(
-                payload, installation, int(issue["number"]), delivery, "issue_comment.analyze"
-            )
-            job_id = self.jobs.submit_resolve(target)
-            self._acknowledge(payload, installation, "eyes")
-            return Outcome("enqueued", detail={"job_id": job_id})
-        if command == "ignore":
-            if arg is None or not RULE_ID_RE.match(arg):
-                return Outcome("ignored", detail={"reason": "usage: /provenfix ignore <rule-id>"})
-            added = self.db.ignore_rule(int(repo["id"]), str(repo["full_name"]), arg, login)
-            installation = _installation_id(payload)
-            if installation is not None:
-                self._acknowledge(payload, installation, "+1")
-            return Outcome("recorded", detail={"rule": arg, "new": added})
-        return Outcome("ignored", detail={"reason": f"unknown command {command!r}"})
-
-    def _acknowledge(self, payload: dict[str, Any], installation: int, content: str) -> None:
-        repo = payload["repository"]
-        self.jobs.submit_reaction(
-            CommentReaction(
-                installation_id=installation,
-                owner=_owner(repo),
-                repo=_name(repo),
-                comment_id=int(payload["comment"]["id"]),
-                content=content,
-            )
-        )
-
-    def _target(
-        self, payload: dict[str, Any], installation: int, number: int, delivery: str, trigger: str
-    ) -> PullRequestTarget:
-        repo = payload["repository"]
-        return PullRequestTarget(
-            installation_id=installation,
-            repository_id=int(repo["id"]),
-            owner=_owner(repo),
-            repo=_name(repo),
-            number=number,
-            default_branch=str(repo["default_branch"]),
-            clone_url=str(repo["clone_url"]),
-            trigger=trigger,
-            delivery_id=delivery,
-            sender=str((payload.get("sender") or {}).get("login", "")),
-        )
-
-    # --- installation ----------------------------------------------------------------
-
-    def installation(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        action = str(payload["action"])
-        with self.db.session() as session:
-            inst = record_installation(
-                session, payload["installation"], action, payload.get("repositories") or []
-            )
-            detail = {"installation": inst.id, "action": action}
-        return Outcome("recorded", detail=detail)
-
-    def installation_repositories(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        installation = payload["installation"]
-        iid = int(installation["id"])
-        added = payload.get("repositories_added") or []
-        removed = payload.get("repositories_removed") or []
-        with self.db.session() as session:
-            record_installation(session, installation, "updated")
-            for repo, active in [*((r, True) for r in added), *((r, False) for r in removed)]:
-                upsert_repository(
-                    session,
-                    int(repo["id"]),
-                    str(repo["full_name"]),
-                    installation_id=iid,
-                    private=bool(repo.get("private", False)),
-                    active=active,
-                )
-        return Outcome("recorded", detail={"added": len(added), "removed": len(removed)})
-
-    def ping(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        return Outcome("pong", 200, detail={"zen": payload.get("zen", "")})
-
-
-def _owner(repo: Mapping[str, Any]) -> str:
-    """The owner's login, from `full_name` (authoritative; the nested owner object is not
-    sent in every event's abbreviated repository)."""
-    owner, sep, _ = str(repo["full_name"]).partition("/")
-    if not sep or not owner:
-        raise ValueError(f"repository.full_name {repo['full_name']!r} is not OWNER/NAME")
-    return owner
-
-
-def _name(repo: Mapping[str, Any]) -> str:
-    return str(repo["full_name"]).partition("/")[2] or str(repo["name"])
-
-
-def _installation_id(payload: Mapping[str, Any]) -> int | None:
-    installation = payload.get("installation")
-    if not isinstance(installation, dict) or "id" not in installation:
-        return None
-    return int(installation["id"])
-
-
-def _command(body: str) -> tuple[str, str | None] | None:
-    """The `/provenfix <command> [arg]` on the comment's first non-empty line."""
-    for line in body.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        match = COMMAND_RE.match(line)
-        if match is None:
-            return None
-        return match["command"], match["arg"]
-    return None
-
-
-def _number_from_external_id(external_id: str, repository_id: int) -> int | None:
-    match = re.fullmatch(rf"provenfix-{repository_id}-(\d+)-[0-9a-f]{{7,64}}", external_id)
-    return int(match[1]) if match else None

@@ -1,16 +1,27 @@
-"""Shared fixtures: real git repositories built from file dictionaries."""
+"""Shared fixtures: real git repositories built from file dictionaries, the GitHub
+stand-in, and the real Docker engine with the sandbox's images."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import pytest
 from github_standin import GitHubStandIn
 from repo_support import REPORT_SCHEMA, FileTree, GitRepo, MakeRepo
+
+if TYPE_CHECKING:  # the Docker SDK is imported by the tests that use the engine only
+    import docker
+
+    from jobs.sandbox.env_image import EnvImage
+    from jobs.sandbox.runner import DockerSandbox
+    from jobs.sandbox.settings import SandboxSettings
 
 __all__ = ["FileTree", "GitRepo", "MakeRepo"]
 
@@ -87,3 +98,65 @@ def github_app(github_standin: GitHubStandIn) -> Any:
 def github_client(github_app: Any, github_standin: GitHubStandIn) -> Any:
     """A `github.Github` acting as the stand-in's installation (token minted on first use)."""
     return github_app.installation_client(github_standin.installation_id)
+
+
+# --- Docker: the real engine, never a mock (tests/sandbox, tests/validation) -------------------
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    """The engine; without one the tests fail (they do not skip) with the fix in the message."""
+    from jobs.sandbox.engine import connect_docker
+    from jobs.sandbox.errors import SandboxUnavailable
+
+    try:
+        return connect_docker(os.environ)
+    except SandboxUnavailable as exc:
+        pytest.fail(f"these tests need a running Docker engine: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: docker.DockerClient) -> str:
+    """The local sandbox base image, built once if missing (about a minute)."""
+    from jobs.sandbox.base_image import build_base_image
+    from jobs.sandbox.settings import DEFAULT_BASE_IMAGE
+
+    return build_base_image(
+        docker_client, DEFAULT_BASE_IMAGE, log=lambda line: print(line, file=sys.stderr)
+    )
+
+
+@pytest.fixture(scope="session")
+def sandbox_settings(base_image: str) -> SandboxSettings:
+    """The sandbox's settings, with our own owner label: other sessions may run sandboxes on
+    this engine meanwhile."""
+    from jobs.sandbox.settings import SandboxLimits, SandboxSettings
+
+    return SandboxSettings(
+        owner=f"pytest-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        base_image=base_image,
+        limits=SandboxLimits(memory="512m", pids=128, cpus=1.0, timeout_s=120.0),
+    )
+
+
+@pytest.fixture(scope="session")
+def sandbox(docker_client: docker.DockerClient, sandbox_settings: SandboxSettings) -> DockerSandbox:
+    from jobs.sandbox.runner import DockerSandbox
+
+    return DockerSandbox(docker_client, sandbox_settings)
+
+
+@pytest.fixture(scope="session")
+def plain_env(
+    docker_client: docker.DockerClient,
+    sandbox_settings: SandboxSettings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> EnvImage:
+    """The environment of a repository without dependency files: pytest and coverage
+    (environment images are cached by the engine between sessions)."""
+    from jobs.sandbox.env_image import ensure_env_image
+
+    repo = tmp_path_factory.mktemp("plain-env") / "repo"
+    repo.mkdir()
+    (repo / "test_nothing.py").write_text("def test_nothing():\n    pass\n", encoding="utf-8")
+    return ensure_env_image(docker_client, sandbox_settings, repo)

@@ -1048,7 +1048,7 @@ def test_functions_are_located_by_ast_exactly_where_libcst_puts_them() -> None:
     from jobs.generation.codemods.generator import _locate, _locate_slowly, _touched_spans
     from jobs.model import ChangedFile, LineRange
 
-    text = '''import functools
+    text = """import functools
 
 
 @functools.cache
@@ -1072,7 +1072,7 @@ class Box:
         case 1:
             async def matched(self):
                 return [lambda: 0 for _ in range(2)]
-'''
+"""
     lines = text.count("\n")
     change = ChangedFile("m.py", "m.py", (LineRange(1, lines),), (LineRange(1, lines),))
     spans = _touched_spans(text, change)

@@ -1,4 +1,5 @@
-"""Fixtures of the GitHub App tests: real Redis, real rq workers, real SQLite.
+"""Fixtures of the GitHub App tests: real Redis, real rq workers, real SQLite, and for
+the end-to-end tests the GitHub stand-in with the `stats` repository on it.
 
 Redis: each test session takes one of the databases 8..15 of the local server
 with a lock key (two sessions running at once never share one), flushes it
@@ -19,9 +20,12 @@ import pytest
 from app_support import APP_ID, SECRET, TEST_QUEUE, Deliver, MakeApp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from e2e_support import BASE, CONFIG, HEAD, RULE, TESTS
 from flask import Flask
 from flask.testing import FlaskClient
+from github_standin import GitHubStandIn
 from redis import Redis
+from repo_support import GitRepo, MakeRepo
 from rq import Queue
 
 from bot.db import Database
@@ -130,3 +134,41 @@ def client(make_app: MakeApp) -> FlaskClient:
 @pytest.fixture
 def deliver(client: FlaskClient) -> Deliver:
     return Deliver(client)
+
+
+# --- end to end: the stand-in and the `stats` pull request ----------------------------------
+
+
+@pytest.fixture
+def standin(github_standin: GitHubStandIn) -> GitHubStandIn:
+    """tests/conftest.py's stand-in: it fails the test if a request broke the contract."""
+    assert github_standin.app_id == APP_ID
+    return github_standin
+
+
+@pytest.fixture
+def repo(make_repo: MakeRepo, standin: GitHubStandIn) -> GitRepo:
+    repo = make_repo(
+        {"stats.py": BASE, "tests/test_stats.py": TESTS, CONFIG: "suggestions:\n  max: 5\n"},
+        # the pull request cannot switch off the rule that judges it: the App reads the
+        # configuration of the default branch
+        {"stats.py": HEAD, CONFIG: f"rules:\n  disable: [{RULE}]\n"},
+    )
+    standin.add_repo("octo", "stats", repo.path, default_branch="main")
+    return repo
+
+
+@pytest.fixture
+def app_env(env: dict[str, str], standin: GitHubStandIn) -> dict[str, str]:
+    return env | {
+        "PROVENFIX_APP_ID": str(standin.app_id),
+        "PROVENFIX_PRIVATE_KEY": standin.private_key_pem,
+        "PROVENFIX_GITHUB_API_URL": standin.url,
+        "PROVENFIX_SANDBOX": "none",
+    }
+
+
+@pytest.fixture
+def web(app_env: dict[str, str], redis: Redis, queue: Queue, db: Database) -> FlaskClient:
+    app = create_app(load_settings(app_env), redis=redis, queue=queue, db=db)
+    return app.test_client()

@@ -9,103 +9,30 @@ the API, basic auth `x-access-token:<token>` for git.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from app_support import APP_ID, SECRET, example
+from app_support import SECRET, example
+from e2e_support import CONFIG, RULE, fast_context, work
 from flask.testing import FlaskClient
 from github_standin.server import GitHubStandIn
 from github_standin.webhooks import retarget
 from redis import Redis
-from repo_support import GitRepo, MakeRepo
-from rq import Queue, Worker
+from repo_support import GitRepo
+from rq import Queue
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from bot.db import Database, PostedSuggestion, Run
 from bot.github_api import GitHubApp
 from bot.job import (
-    JobContext,
     JobFailed,
-    context_from_env,
     fetch_pull_request,
     installed_context,
     token_text,
 )
 from bot.queue import JobRequest
-from bot.settings import load_settings
-from bot.webapp import create_app
-
-BASE = """def mean(values):
-    total = 0
-    for v in values:
-        total = total + v
-    return total / len(values)
-
-
-def is_missing(value):
-    return value is None
-"""
-TESTS = """from stats import is_missing, mean
-
-
-def test_mean():
-    assert mean([1, 2, 3]) == 2
-
-
-def test_missing():
-    assert is_missing(None) and not is_missing(0)
-"""
-RULE = "comparison-to-none-eq"
-CONFIG = ".github/provenfix.yml"
-HEAD = BASE.replace("    return value is None\n", "    result = value == None\n    return result\n")
-
-
-@pytest.fixture
-def standin(github_standin: GitHubStandIn) -> GitHubStandIn:
-    """tests/conftest.py's stand-in: it fails the test if a request broke the contract."""
-    assert github_standin.app_id == APP_ID
-    return github_standin
-
-
-@pytest.fixture
-def repo(make_repo: MakeRepo, standin: GitHubStandIn) -> GitRepo:
-    repo = make_repo(
-        {"stats.py": BASE, "tests/test_stats.py": TESTS, CONFIG: "suggestions:\n  max: 5\n"},
-        # the pull request cannot switch off the rule that judges it: the App reads the
-        # configuration of the default branch
-        {"stats.py": HEAD, CONFIG: f"rules:\n  disable: [{RULE}]\n"},
-    )
-    standin.add_repo("octo", "stats", repo.path, default_branch="main")
-    return repo
-
-
-@pytest.fixture
-def app_env(env: dict[str, str], standin: GitHubStandIn) -> dict[str, str]:
-    return env | {
-        "PROVENFIX_APP_ID": str(standin.app_id),
-        "PROVENFIX_PRIVATE_KEY": standin.private_key_pem,
-        "PROVENFIX_GITHUB_API_URL": standin.url,
-        "PROVENFIX_SANDBOX": "none",
-    }
-
-
-@pytest.fixture
-def web(app_env: dict[str, str], redis: Redis, queue: Queue, db: Database) -> FlaskClient:
-    app = create_app(load_settings(app_env), redis=redis, queue=queue, db=db)
-    return app.test_client()
-
-
-def fast_context(env: dict[str, str], github_app: GitHubApp) -> JobContext:
-    """The worker's context with tests/conftest.py's GitHubApp: no pauses between requests
-    (GitHub asks for them; the stand-in does not) and short retry waits."""
-    return replace(context_from_env(env), github=github_app)
-
-
-def work(queue: Queue) -> None:
-    Worker([queue], connection=queue.connection).work(burst=True)
 
 
 def suggestion_comments(standin: GitHubStandIn) -> list[dict[str, object]]:
@@ -174,6 +101,9 @@ def test_pull_request_gets_a_check_run_and_one_review_and_no_duplicates(
         assert all(r.status == "completed" for r in runs)
         assert len(suggestion_comments(standin)) == 1  # the finding already has its comment
         assert len(standin.reviews) == 1  # nothing new: no second review
+        assert [r.external_id for r in runs] == [job.id, newer.id]
+        # the bot's login (`<slug>[bot]`) was read once, when the context was built
+        assert [r.method for r in standin.requests if r.path == "/app"] == ["GET"]
 
     with db.session() as s:
         rows = s.scalars(select(Run).order_by(Run.id)).all()

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from bot import metrics
 from bot.db import Database, Run
 from bot.job import JobContext, installed_context
+from bot.publish import PublishOptions
 from bot.queue import AnalysisQueue, JobRequest, PullRequestTarget, TransientError
 from bot.settings import BotSettings
 from jobs.errors import ToolFailure
@@ -147,10 +148,15 @@ class Recorder:
 
 
 class FakePublisher:
-    def __init__(self, recorder: Recorder, request: JobRequest, max_suggestions: int) -> None:
+    def __init__(self, recorder: Recorder, request: JobRequest, options: PublishOptions) -> None:
         self.recorder = recorder
         self.request = request
-        recorder.add(call="new", head=request.head_sha, max_suggestions=max_suggestions)
+        recorder.add(
+            call="new",
+            head=request.head_sha,
+            max_suggestions=options.max_suggestions,
+            apply_action=options.apply_action,
+        )
 
     def start(self) -> int:
         self.recorder.add(call="start", head=self.request.head_sha)
@@ -280,7 +286,7 @@ def harness(
     context = JobContext(
         settings=settings,
         github=github,
-        publisher=lambda client, request, n: FakePublisher(recorder, request, n),
+        publisher=lambda client, request, options: FakePublisher(recorder, request, options),
         database=db,
         pipeline=pipeline,
         progress_interval_s=0,

@@ -386,6 +386,67 @@ def test_check_run_from_a_fork_resolves_the_pull_request_by_external_id(
     assert job.args[0].number == 5
 
 
+def test_apply_button_enqueues_the_apply_job_with_what_it_needs(
+    deliver: Deliver, queue: Queue, redis: Redis
+) -> None:
+    payload = our_check_run("requested_action")  # octokit's real example (electron/electron)
+    payload["requested_action"] = {"identifier": "apply_all"}
+    payload["sender"]["login"] = "electron"  # the repository's owner
+    response = deliver("check_run", payload)
+    assert response.status_code == 202
+    assert (response.json["outcome"], response.json["write_access"]) == ("enqueued", True)
+    (job,) = queue.jobs
+    assert job.func_name == "bot.apply_fixes.apply_proven_fixes"
+    request = job.args[0]
+    run = payload["check_run"]
+    assert (request.number, request.head_sha, request.check_run_id) == (
+        5,
+        run["head_sha"],
+        run["id"],
+    )
+    assert (request.owner, request.repo, request.app_slug) == (
+        "electron",
+        "electron",
+        "electron-cation",
+    )
+    assert (request.sender, request.sender_id) == ("electron", payload["sender"]["id"])
+    assert request.clone_url == payload["repository"]["clone_url"] and request.installation_id == 7
+    assert job.id == f"provenfix-apply-{payload['repository']['id']}-5-{run['head_sha']}"
+    # a second click while it waits is the same job
+    assert deliver("check_run", payload).json["outcome"] == "duplicate_job"
+    assert queue.count == 1
+
+
+def test_apply_button_from_someone_else_leaves_the_check_to_the_job(
+    deliver: Deliver, queue: Queue
+) -> None:
+    payload = our_check_run("requested_action")
+    payload["requested_action"] = {"identifier": "apply_all"}  # sender: codebytere
+    response = deliver("check_run", payload)
+    assert (response.json["outcome"], response.json["write_access"]) == ("enqueued", False)
+    assert queue.jobs[0].args[0].write_access is False
+
+
+def test_apply_button_on_a_fork_names_the_pull_request_by_external_id(
+    deliver: Deliver, queue: Queue
+) -> None:
+    payload = our_check_run("requested_action")
+    payload["requested_action"] = {"identifier": "apply_all"}
+    payload["check_run"]["pull_requests"] = []
+    payload["check_run"]["external_id"] = f"provenfix-{payload['repository']['id']}-9-{SHA_B}"
+    assert deliver("check_run", payload).json["outcome"] == "enqueued"
+    assert queue.jobs[0].args[0].number == 9
+    bot = our_check_run("requested_action")
+    bot["requested_action"] = {"identifier": "apply_all"}
+    bot["sender"]["type"] = "Bot"
+    assert deliver("check_run", bot).json["outcome"] == "ignored"
+    unknown = our_check_run("requested_action")
+    unknown["requested_action"] = {"identifier": "apply_all"}
+    unknown["check_run"]["pull_requests"] = []  # and no external_id
+    assert deliver("check_run", unknown).json["outcome"] == "ignored"
+    assert queue.count == 1
+
+
 # --- issue_comment commands -------------------------------------------------------------------
 
 

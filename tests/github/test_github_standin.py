@@ -310,3 +310,52 @@ def test_a_pushed_head_gets_a_fresh_diff(shop_pr: Any, github_client: Any) -> No
     pull = github_client.get_repo(f"{OWNER}/{NAME}").get_pull(NUMBER)
     assert {f.filename for f in pull.get_files()} >= {"shop/extra.py"}
     assert pull.head.sha == shop_pr.repo.git("rev-parse", "pr")
+
+
+def test_pushes_need_a_token_with_contents_write(shop_pr: Any, tmp_path: Path) -> None:
+    """Like GitHub: a token of an installation with Contents: read may clone, not push; a
+    push moves the branch and the pull request's head; refs/pull/* cannot be pushed."""
+    standin = shop_pr.standin
+    url = standin.git_url(OWNER, NAME)
+
+    def git(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0"}
+        env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x", GIT_COMMITTER_NAME="t")
+        env.update(GIT_COMMITTER_EMAIL="t@x")
+        if token is not None:
+            basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+            env.update(
+                GIT_CONFIG_COUNT="1",
+                GIT_CONFIG_KEY_0="http.extraHeader",
+                GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+            )
+        return subprocess.run(
+            ["git", "-C", str(tmp_path / "clone"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    read_only = token_for(standin)
+    (tmp_path / "clone").mkdir()
+    assert git("init", "-q").returncode == 0
+    assert git("fetch", "-q", url, "refs/heads/pr", token=read_only).returncode == 0
+    git("checkout", "-q", "FETCH_HEAD")
+    (tmp_path / "clone" / "NOTES").write_text("pushed\n")
+    git("add", "NOTES")
+    assert git("commit", "-q", "-m", "push me").returncode == 0
+    denied = git("push", url, "HEAD:refs/heads/pr", token=read_only)
+    assert denied.returncode != 0 and "403" in denied.stderr
+    assert standin.head_sha(OWNER, NAME, NUMBER) == shop_pr.ref.head_sha
+
+    standin.installation_permissions["contents"] = "write"
+    writer = token_for(standin)
+    assert git("push", "-q", url, "HEAD:refs/heads/pr", token=writer).returncode == 0
+    pushed = git("rev-parse", "HEAD").stdout.strip()
+    assert standin.head_sha(OWNER, NAME, NUMBER) == pushed
+    assert shop_pr.repo.git("show", "pr:NOTES") == "pushed"
+    assert (shop_pr.repo.path / "NOTES").read_text() == "pushed\n"  # its checkout followed
+    hidden = git("push", url, "HEAD:refs/pull/99/head", token=writer)
+    assert hidden.returncode != 0
+    assert not standin.violations

@@ -20,7 +20,8 @@ from github_support import (
 
 from bot.check_summary import Placement, render_check_summary
 from bot.github_api import GitHubUnavailable
-from bot.publish import patch_hunks, suggestion_block
+from bot.review_comments import suggestion_block
+from jobs.diff import parse_patch
 from jobs.model import ValidationStatus
 
 CART = "shop/cart.py"
@@ -29,7 +30,7 @@ CART = "shop/cart.py"
 def hunks_of(shop_pr: Any, path: str) -> Any:
     """The head-side hunks of `path`, from git itself (not from the stand-in)."""
     diff = shop_pr.repo.git("diff", "-U3", "main...pr", "--", path)
-    return patch_hunks(diff[diff.index("@@") :])
+    return parse_patch(diff[diff.index("@@") :].encode())[1]
 
 
 def block(replacement: str) -> str:
@@ -387,8 +388,10 @@ def test_suggestion_blocks_and_hunks() -> None:
     assert suggestion_block("\n") == "```suggestion\n\n```"  # one empty line
     assert suggestion_block('s = """```py"""\n') == '````suggestion\ns = """```py"""\n````'
     patch = "@@ -1,3 +1,4 @@\n a\n+b\n c\n d\n@@ -10 +11 @@\n-x\n+y\n@@ -20,2 +21,0 @@\n-p\n-q"
-    assert [(r.start, r.end) for r in patch_hunks(patch)] == [(1, 4), (11, 11)]
-    assert patch_hunks(None) == ()
+    added, hunks = parse_patch(patch.encode())  # as GitHub's files API gives it
+    assert [(r.start, r.end) for r in hunks] == [(1, 4), (11, 11)]
+    assert [(r.start, r.end) for r in added] == [(2, 2), (11, 11)]
+    assert parse_patch(b"") == ((), ())
 
 
 def test_the_summary_stays_under_githubs_limit() -> None:

@@ -1,4 +1,5 @@
-"""Smart HTTP for the stand-in's repositories through `git http-backend` (CGI), read only."""
+"""Smart HTTP for the stand-in's repositories through `git http-backend` (CGI): fetches,
+and pushes (receive-pack) once the stand-in has checked the token's permission."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ GIT_HTTP_BACKEND = (
 
 
 def run_http_backend(
-    repo: Path, rest: str, environ: Mapping[str, object], body: bytes
+    repo: Path, rest: str, environ: Mapping[str, object], body: bytes, *, push: bool = False
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Serve `rest` (e.g. /info/refs) of the repository at `repo` (a work tree)."""
+    """Serve `rest` (e.g. /info/refs) of the repository at `repo` (a work tree). With `push`
+    receive-pack is enabled; a push to the checked-out branch updates the work tree (the
+    tests commit there too), and GitHub's read-only refs/pull/* cannot be pushed to."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/nonexistent"),
@@ -42,6 +45,14 @@ def run_http_backend(
         "GIT_CONFIG_KEY_1": "safe.directory",
         "GIT_CONFIG_VALUE_1": "*",
     }
+    config = {
+        "http.receivepack": "true" if push else "false",
+        "receive.denyCurrentBranch": "updateInstead",
+        "receive.hideRefs": "refs/pull",
+    }
+    for index, (key, value) in enumerate(config.items(), start=2):
+        env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
+    env["GIT_CONFIG_COUNT"] = str(2 + len(config))
     if environ.get("HTTP_GIT_PROTOCOL"):
         env["GIT_PROTOCOL"] = str(environ["HTTP_GIT_PROTOCOL"])
     if environ.get("HTTP_CONTENT_ENCODING"):

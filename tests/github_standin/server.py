@@ -10,7 +10,9 @@ before it is sent; a response that does not validate is a violation too.
 Authentication is GitHub's: the /app endpoints take a JWT signed RS256 with the
 app's private key (`private_key_pem`), everything else an installation token
 the stand-in issued (`Authorization: token|Bearer ghs_…`); git clones over
-`/git/<owner>/<repo>.git` take HTTP basic auth `x-access-token:<token>`.
+`/git/<owner>/<repo>.git` take HTTP basic auth `x-access-token:<token>`, and so
+do pushes, which need a token of an installation granted Contents: write
+(`installation_permissions`), as GitHub's do.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class RequestRecord:
     operation_id: str | None
     status: int = 0
     auth: str = "none"  # jwt, token, basic, none
+    at: float = field(default_factory=time.time)  # when it arrived (epoch seconds)
 
 
 @dataclass
@@ -140,6 +143,7 @@ class PullRecord:
     created_at: str
     author: str
     state: str = "open"
+    fork_owner: str | None = None  # the head lives in this account's fork
 
 
 @dataclass
@@ -147,6 +151,7 @@ class TokenRecord:
     token: str
     installation_id: int
     expires_at: datetime
+    permissions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +174,8 @@ class CheckRunView:
     text: str | None
     annotations: list[dict[str, Any]]
     updates: int  # PATCH requests received
+    external_id: str = ""
+    actions: list[dict[str, Any]] = field(default_factory=list)  # the buttons, as last set
 
 
 @dataclass
@@ -177,6 +184,7 @@ class _CheckRun:
     data: dict[str, Any]
     annotations: list[dict[str, Any]] = field(default_factory=list)
     updates: int = 0
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -201,6 +209,14 @@ class GitHubStandIn:
         self.app_slug = app_slug
         self.installation_id = installation_id
         self.bot_login = f"{app_slug}[bot]"
+        # what the installation granted: its tokens carry it; a push needs contents=write
+        self.installation_permissions: dict[str, str] = {
+            "checks": "write",
+            "contents": "read",
+            "pull_requests": "write",
+            "issues": "write",
+            "metadata": "read",
+        }
         self.default_per_page = default_per_page
         self.max_per_page = max_per_page  # GitHub caps per_page at 100; tests may lower it
         self.private_key_pem, self.public_key_pem = _key_pair()
@@ -277,15 +293,27 @@ class GitHubStandIn:
         *,
         title: str = "A change",
         body: str | None = "Please review.",
+        fork_owner: str | None = None,
     ) -> dict[str, Any]:
-        """Open pull request `number` (head branch into base branch); the `opened` payload."""
+        """Open pull request `number` (head branch into base branch); the `opened` payload.
+        With `fork_owner` the head is shown as that account's fork (its commits still live
+        in the repository's git, as GitHub keeps them under refs/pull/N/head)."""
         with self._lock:
             repo = self._repo(owner, name)
             for branch in (base, head):
                 if gitdata.rev_parse(repo.path, f"refs/heads/{branch}") is None:
                     raise ValueError(f"{owner}/{name} has no branch {branch}")
             pull = PullRecord(
-                repo, number, base, head, self._next_id(), title, body, now_iso(), owner
+                repo,
+                number,
+                base,
+                head,
+                self._next_id(),
+                title,
+                body,
+                now_iso(),
+                fork_owner or owner,
+                fork_owner=fork_owner,
             )
             self._pulls[(owner, name, number)] = pull
             self._sync_pull_refs(repo)
@@ -297,6 +325,60 @@ class GitHubStandIn:
             pull = self._pull(owner, name, number)
             self._sync_pull_refs(pull.repo)
             return self._pull_payload(pull, "synchronize", before=before)
+
+    def requested_action(
+        self,
+        owner: str,
+        name: str,
+        check_run_id: int,
+        identifier: str,
+        *,
+        sender: str,
+        sender_id: int = 583231,
+    ) -> dict[str, Any]:
+        """The `check_run.requested_action` payload GitHub sends when `sender` presses the
+        button `identifier` on one of the App's check runs (octokit's example, refilled)."""
+        with self._lock:
+            repo = self._repo(owner, name)
+            run = next(r for r in self._check_runs if r.data["id"] == check_run_id)
+            view = self._check_run_view(run)
+            payload = webhooks.example("check_run", "requested_action.payload.json")
+            check = payload["check_run"]
+            for key in ("id", "node_id", "head_sha", "external_id", "url", "html_url"):
+                check[key] = view[key]
+            check.update(
+                details_url=view["details_url"],
+                status=view["status"],
+                conclusion=view["conclusion"],
+                started_at=view["started_at"],
+                completed_at=view["completed_at"],
+                output={k: view["output"][k] for k in check["output"]},
+                name=view["name"],
+                pull_requests=view["pull_requests"],
+            )
+            for app in (check["app"], check["check_suite"]["app"]):
+                app.update(id=self.app_id, slug=self.app_slug, name="ProvenFix")
+            check["check_suite"].update(
+                head_sha=view["head_sha"],
+                pull_requests=view["pull_requests"],
+                head_branch=next((p.head for p in self._pulls.values() if p.repo is repo), None),
+            )
+            payload["requested_action"] = {"identifier": identifier}
+            payload["repository"].update(self._webhook_repo(repo))
+            payload["repository"]["owner"]["login"] = owner
+            payload["sender"].update(login=sender, id=sender_id, type="User")
+            payload["installation"] = {
+                "id": self.installation_id,
+                "node_id": base64.b64encode(
+                    f"023:Installation{self.installation_id}".encode()
+                ).decode(),
+            }
+            payload = self._rewrite(payload)
+            for problem in webhooks.validate_payload("check_run", "requested_action", payload):
+                self._violate(
+                    "WEBHOOK", "check_run.requested_action", f"stand-in payload {problem}"
+                )
+            return dict(payload)
 
     def webhook_request(
         self, event: str, payload: dict[str, Any], secret: str | None
@@ -423,6 +505,8 @@ class GitHubStandIn:
                     text=r.data["output"].get("text"),
                     annotations=copy.deepcopy(r.annotations),
                     updates=r.updates,
+                    external_id=str(r.data.get("external_id") or ""),
+                    actions=copy.deepcopy(r.actions),
                 )
                 for r in self._check_runs
             ]
@@ -639,14 +723,20 @@ class GitHubStandIn:
             if m is None or repo is None:
                 record.status = 404
                 return Response("Repository not found.", status=404)
-            if "receive-pack" in request.path or request.args.get("service") == "git-receive-pack":
-                record.status = 403
+            push = (
+                "receive-pack" in request.path or request.args.get("service") == "git-receive-pack"
+            )
+            if push and self._tokens[str(token)].permissions.get("contents") != "write":
+                record.status = 403  # GitHub's answer to a token without Contents: write
                 return Response("Write access to repository not granted.", status=403)
             self._sync_pull_refs(repo)
         status, headers, body = run_http_backend(
-            repo.path, m.group(3), request.environ, request.get_data()
+            repo.path, m.group(3), request.environ, request.get_data(), push=push
         )
         record.status = status
+        if push and request.method == "POST":
+            with self._lock:
+                self._sync_pull_refs(repo)  # the pushed branch moves its pull requests' heads
         return Response(body, status=status, headers=headers)
 
     # ------------------------------------------------------------------ state helpers
@@ -788,14 +878,20 @@ class GitHubStandIn:
             },
         )
         repo_obj = self._repo_object(repo, template["head"]["repo"])
+        head_repo = repo_obj
+        if pull.fork_owner is not None:
+            fork = RepoRecord(pull.fork_owner, repo.name, repo.path, repo.default_branch, -repo.id)
+            head_repo = self._repo_object(fork, template["head"]["repo"])
+            head_repo.update(id=repo.id + 10**6, fork=True)
         user = self._user(pull.author)
-        for side, ref, sha in (("head", pull.head, head_sha), ("base", pull.base, base_sha)):
+        sides = (("head", pull.head, head_sha, head_repo), ("base", pull.base, base_sha, repo_obj))
+        for side, ref, sha, side_repo in sides:
             obj[side] = {
-                "label": f"{repo.owner}:{ref}",
+                "label": f"{side_repo['owner']['login']}:{ref}",
                 "ref": ref,
                 "sha": sha,
                 "user": user,
-                "repo": repo_obj,
+                "repo": side_repo,
             }
         obj.update(
             id=pull.id,
@@ -1155,13 +1251,22 @@ class GitHubStandIn:
             raise ApiError(404, "Not Found")
         token = "ghs_" + secrets.token_urlsafe(27).replace("-", "A").replace("_", "b")[:36]
         expires = datetime.now(UTC) + timedelta(hours=1)
-        self._tokens[token] = TokenRecord(token, self.installation_id, expires)
+        granted = dict(self.installation_permissions)
+        asked = body.get("permissions") or {}
+        for name, level in asked.items():  # a token may ask for less, never for more
+            if granted.get(name) not in (level, "write"):
+                raise ApiError(
+                    422, f"The permissions requested are not granted to this installation ({name})"
+                )
+        permissions = {name: asked.get(name, level) for name, level in granted.items()}
+        if asked:
+            permissions = {n: lvl for n, lvl in permissions.items() if n in asked}
+        self._tokens[token] = TokenRecord(token, self.installation_id, expires, permissions)
         self.issued_tokens.append(token)
         answer = {
             "token": token,
             "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "permissions": body.get("permissions")
-            or {"checks": "write", "contents": "read", "pull_requests": "write"},
+            "permissions": permissions,
             "repository_selection": "all",
         }
         return 201, answer, {}
@@ -1542,6 +1647,8 @@ class GitHubStandIn:
 
     def _apply_check_run(self, run: _CheckRun, body: dict[str, Any]) -> None:
         data = run.data
+        if "actions" in body:  # not part of GitHub's check-run object: kept aside
+            run.actions = copy.deepcopy(body["actions"])
         for key in ("name", "details_url", "external_id", "started_at"):
             if key in body:
                 data[key] = body[key]
@@ -1581,6 +1688,8 @@ class GitHubStandIn:
         prs = []
         for pull in self._pulls.values():
             if (pull.repo.owner, pull.repo.name) != (owner, name) or pull.state != "open":
+                continue
+            if pull.fork_owner is not None:  # GitHub lists no pull request from a fork here
                 continue
             base, head, _ = self._pull_state(pull)
             if head != data["head_sha"]:

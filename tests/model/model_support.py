@@ -143,8 +143,7 @@ class FakeServer:
                                 "role": "assistant",
                                 "content": server.reply(body, i)
                                 if server.reply
-                                else f"answer t={body['temperature']} "
-                                f"#{len(server.requests)}.{i}",
+                                else f"answer t={body['temperature']} #{len(server.requests)}.{i}",
                             },
                             "finish_reason": "stop",
                         }
@@ -164,7 +163,6 @@ class FakeServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
 
     def __enter__(self) -> FakeServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
