@@ -12,6 +12,7 @@ at `max_new_tokens`, or, all of them, at the deadline (see decoding.py).
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import time
@@ -72,6 +73,7 @@ class TransformersModel:
         self._max_prompt_tokens = max_prompt_tokens
         self._lock = threading.Lock()  # one generate at a time: the model is not reentrant
         self._marks = token_marks(tokenizer)
+        self._cache_kw = cache_keyword(model)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
 
@@ -171,7 +173,7 @@ class TransformersModel:
                 prefill_started = time.monotonic()
                 cache = growing_cache(transformers, self._model.config)
                 if ids.shape[1] > 1:  # prefill once, then share the cache with every sample
-                    self._model(input_ids=ids[:, :-1], past_key_values=cache, use_cache=True)
+                    self._model(input_ids=ids[:, :-1], use_cache=True, **{self._cache_kw: cache})
                 prefill_s = time.monotonic() - prefill_started
                 if samples > 1:
                     cache.batch_repeat_interleave(samples)
@@ -193,7 +195,7 @@ class TransformersModel:
                 out = self._model.generate(
                     input_ids=batch,
                     attention_mask=torch.ones_like(batch),
-                    past_key_values=cache,
+                    **{self._cache_kw: cache},
                     max_new_tokens=max_new_tokens,
                     stopping_criteria=criteria,
                     logits_processor=processors,
@@ -268,3 +270,14 @@ def _quantize_int8(torch: Any, model: Any) -> Any:
     return quantize_dynamic(  # type: ignore[no-untyped-call]
         model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True
     )
+
+
+def cache_keyword(model: Any) -> str:
+    """The name a model's forward and generate take the key/value cache by: `cache` since
+    transformers 5.25 (where `past_key_values` is deprecated), `past_key_values` before."""
+    forward = getattr(type(model), "forward", None)
+    try:
+        parameters = inspect.signature(forward).parameters if forward else {}
+    except (TypeError, ValueError):
+        parameters = {}
+    return "cache" if "cache" in parameters else "past_key_values"
