@@ -16,7 +16,9 @@ its data file is read by path, the package is never imported):
    validation of every candidate with the tests (`--sandbox none`: subprocesses,
    no isolation; `--sandbox docker`: the hardened containers).
    A task is repaired when the report holds a committable (tests-proven) model
-   suggestion.
+   suggestion. The prompt leaves out what the change did to the function (the
+   product shows it for a broken test): here that diff is the answer itself, so
+   with it this would measure copying; `--show-change` puts it back.
 4. Speed, on the first `--timing-tasks` tasks, with the same prompt the pipeline
    used: one greedy answer, and `--timing-samples` answers in one batched call
    (greedy + sampled), `--timing-repeats` times, alternating which goes first;
@@ -226,6 +228,7 @@ def repair(
         temperature=args.temperature,
         time_budget_s=args.time_budget,
         read_source=read,
+        show_change=args.show_change,
     )
     stages = Stages(
         analyzers=lambda change, scratch: [ComplexityAnalyzer(settings)],
@@ -294,6 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timing-samples", type=int, default=8)
     parser.add_argument("--timing-repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--show-change",
+        action="store_true",
+        help="show the model the mutation as the change's diff, as the product does (off by "
+        "default: the diff holds the answer, so this measures copying, not repairing)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from jobs.generation.model.decoding import answer_complete
 from jobs.generation.model.parse import code_blocks, rewrite
 from jobs.generation.model.prompt import Target, build_messages, select_targets
 from jobs.model import FindingSource, SuggestionKind
+from jobs.source import parse
 
 MODULE = '''"""Prices."""
 
@@ -335,3 +337,26 @@ def test_prose_after_an_unclosed_block_is_dropped(tmp_path: Path) -> None:
     inside = "```python\ndef total(self, items):\n    return (\nnot code at all\n"
     result = rewrite(inside, target(tmp_path))
     assert isinstance(result, str) and "does not parse" in result
+
+
+def test_a_broken_test_shows_the_model_what_the_change_did_to_the_function(
+    tmp_path: Path,
+) -> None:
+    before = MODULE.replace("(1 - RATE)", "(1 + RATE)")
+    snap = snapshot_of(tmp_path, {"shop/cart.py": MODULE})
+    (head,) = snap.files
+    base = parse("shop/cart.py", before.encode())
+    snap = replace(snap, files=(replace(head, base=base),))
+    broken = test_failure("shop/cart.py", 21, "Cart.total")
+    (repair,), _ = select_targets([broken], snap)
+    text = build_messages(repair)[1].content
+    assert "What this change did to `total` (unified diff, before → after):" in text
+    assert "-    return helper(net * (1 + RATE))\n+    return helper(net * (1 - RATE))" in text
+    # only for a broken test, and only when the function existed and changed
+    (other,), _ = select_targets(
+        [finding("shop/cart.py", 21, "Cart.total", rule="x", source=FindingSource.SEMGREP)], snap
+    )
+    assert "What this change did" not in build_messages(other)[1].content
+    unchanged = replace(snap, files=(replace(head, base=head.head),))
+    (same,), _ = select_targets([broken], unchanged)
+    assert same.base is None and "What this change did" not in build_messages(same)[1].content

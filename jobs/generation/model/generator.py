@@ -45,9 +45,11 @@ class ModelRepairGenerator:
         max_targets: int = 10,
         max_function_lines: int = 150,
         read_source: SourceReader | None = None,
+        show_change: bool = True,
     ) -> None:
         """`read_source(path)` gives the head text of any file (the failing test's source);
-        without it only the files of the change (in the snapshot) can be read."""
+        without it only the files of the change (in the snapshot) can be read. `show_change`:
+        for a test the change broke, the prompt shows what the change did to the function."""
         self.name = f"model:{model.name}"
         self.model = model
         self.samples = max(1, samples)
@@ -58,6 +60,7 @@ class ModelRepairGenerator:
         self.max_targets = max_targets
         self.max_function_lines = max_function_lines
         self.read_source = read_source
+        self.show_change = show_change
         self.notes: list[Note] = []
 
     def generate(self, findings: Sequence[Finding], snapshot: Snapshot) -> list[Candidate]:
@@ -80,7 +83,10 @@ class ModelRepairGenerator:
             share = remaining / (len(targets) - index)  # what is left, shared fairly
             try:
                 messages = build_messages(
-                    target, self._reader(snapshot), prefill=getattr(self.model, "prefill", False)
+                    target,
+                    self._reader(snapshot),
+                    prefill=getattr(self.model, "prefill", False),
+                    show_change=self.show_change,
                 )
                 answers = self.model.complete(
                     messages,

@@ -15,7 +15,8 @@ import textwrap
 from dataclasses import dataclass
 
 from jobs.generation.edits import candidate_id, parse_error
-from jobs.generation.model.prompt import Target, find_def
+from jobs.generation.model.context import find_def
+from jobs.generation.model.prompt import Target
 from jobs.model import Candidate, SuggestionKind
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.M | re.S)

@@ -12,14 +12,17 @@ constants and helpers it uses.
 from __future__ import annotations
 
 import ast
+import difflib
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from jobs.generation.model.backend import ChatMessage
+from jobs.generation.model.context import find_def, module_context
 from jobs.model import Finding, FindingSource
 from jobs.snapshot import Snapshot
+from jobs.source import FunctionSpan, SourceFile
 
 COMPLEXITY_RULES = frozenset({"complexity-above-threshold", "complexity-increased"})
 Mode = Literal["repair", "simplify"]
@@ -29,7 +32,7 @@ SYSTEM = (
     "You are an expert Python developer who fixes code with small, precise changes. "
     "You answer with one complete function in a single ```python code block and nothing else."
 )
-_MAX_CONTEXT_LINES = 40
+_MAX_DIFF_LINES = 40
 _MAX_TEST_LINES = 40
 
 
@@ -42,6 +45,7 @@ class Target:
     text: str  # the head version of the whole file
     findings: tuple[Finding, ...]
     mode: Mode
+    base: str | None = None  # the function before the change, when it existed and differed
 
     @property
     def name(self) -> str:
@@ -75,6 +79,7 @@ def select_targets(
     """Group the findings a model should try by (file, function, mode); test failures first."""
     groups: dict[tuple[str, str, Mode], list[Finding]] = {}
     spans: dict[tuple[str, str, Mode], tuple[int, int, str]] = {}
+    bases: dict[tuple[str, str, Mode], str | None] = {}
     notes: list[Note] = []
     for finding in findings:
         mode = wanted(finding)
@@ -105,9 +110,10 @@ def select_targets(
         key = (finding.path, span.qualname, mode)
         groups.setdefault(key, []).append(finding)
         spans[key] = (span.start, span.end, head.text)
+        bases[key] = _base_function(versions.base, span.qualname, head.text, span)
     order = {"repair": 0, "simplify": 1}
     targets = [
-        Target(key[0], key[1], *spans[key], findings=tuple(found), mode=key[2])
+        Target(key[0], key[1], *spans[key], findings=tuple(found), mode=key[2], base=bases[key])
         for key, found in groups.items()
     ]
     targets.sort(
@@ -122,7 +128,11 @@ def select_targets(
 
 
 def build_messages(
-    target: Target, read: SourceReader | None = None, *, prefill: bool = False
+    target: Target,
+    read: SourceReader | None = None,
+    *,
+    prefill: bool = False,
+    show_change: bool = True,
 ) -> list[ChatMessage]:
     """The conversation for one target. With `prefill`, the answer is begun for the model
     (a last, assistant message: the fence, the signature and the docstring as they are),
@@ -140,6 +150,12 @@ def build_messages(
     parts.append(f"The function {where}:\n```python\n{function}\n```")
     for finding in target.findings:
         parts.append(_problem(finding, lines, target, read))
+    change = _change_of(target, function) if show_change else ""
+    if change:
+        parts.append(
+            f"What this change did to `{target.name}` (unified diff, before → after):\n"
+            f"```diff\n{change}\n```"
+        )
     if target.mode == "simplify":
         parts.append(
             f"Rewrite `{target.name}` as a simpler equivalent: less branching and nesting, the "
@@ -161,6 +177,42 @@ def build_messages(
 
 
 DOCSTRING_PLACEHOLDER = '"""..."""'  # in a begun answer: "the docstring shown above"
+
+
+def _base_function(
+    base: SourceFile | None, qualname: str, head_text: str, head_span: FunctionSpan
+) -> str | None:
+    """The function's text before the change (decorators included, dedented), or None when
+    it is new or unchanged."""
+    span = next((s for s in base.functions if s.qualname == qualname), None) if base else None
+    if base is None or span is None:
+        return None
+    before = _function_text(base.text, span)
+    return None if before == _function_text(head_text, head_span) else before
+
+
+def _function_text(text: str, span: FunctionSpan) -> str:
+    lines = text.splitlines()
+    try:
+        func = find_def(ast.parse(text), span.start, span.qualname.rsplit(".", 1)[-1])
+    except SyntaxError:
+        func = None
+    first = min([span.start, *(d.lineno for d in func.decorator_list)]) if func else span.start
+    return textwrap.dedent("\n".join(lines[first - 1 : span.end]))
+
+
+def _change_of(target: Target, function: str) -> str:
+    """For a test the change broke: the change to the function, as diff lines (the model
+    sees what was there before; the tests still decide whether going back is the fix)."""
+    if target.base is None or not any(f.source is FindingSource.TESTS for f in target.findings):
+        return ""
+    diff = difflib.unified_diff(
+        target.base.splitlines(), function.splitlines(), "before", "after", n=2, lineterm=""
+    )
+    shown = [line for line in diff if not line.startswith(("---", "+++"))]
+    if len(shown) > _MAX_DIFF_LINES:
+        shown = [*shown[:_MAX_DIFF_LINES], "..."]
+    return "\n".join(shown)
 
 
 def answer_prefix(func: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> str | None:
@@ -245,111 +297,6 @@ def _source_lines(
     if len(body) > limit:
         body = [*body[:limit], "    ..."]
     return textwrap.dedent("\n".join(body))
-
-
-def find_def(
-    tree: ast.AST, lineno: int, name: str
-) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.lineno == lineno
-            and node.name == name
-        ):
-            return node
-    return None
-
-
-def module_context(
-    tree: ast.Module, lines: list[str], func: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str
-) -> str:
-    """Imports, enclosing class headers, and the module names the function uses."""
-    used = {n.id for n in ast.walk(func) if isinstance(n, ast.Name)}
-    used |= {
-        n.attr
-        for n in ast.walk(func)
-        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
-    }
-    out: list[str] = []
-    for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            out.extend(_segment(lines, node, 2))
-        elif isinstance(node, ast.Assign | ast.AnnAssign) and used & _targets(node):
-            out.extend(_segment(lines, node, 3))
-        elif (
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            and node.name in used
-            and node is not func
-        ):
-            out.extend(_header(lines, node))
-    out.extend(_class_context(tree, func, qualname, lines, used))
-    if len(out) > _MAX_CONTEXT_LINES:
-        out = [*out[:_MAX_CONTEXT_LINES], "# ..."]
-    return "\n".join(out)
-
-
-def _class_context(
-    tree: ast.Module,
-    func: ast.AST,
-    qualname: str,
-    lines: list[str],
-    used: set[str],
-) -> list[str]:
-    out: list[str] = []
-    node: ast.AST = tree
-    for name in qualname.split(".")[:-1]:
-        inner = next(
-            (
-                c
-                for c in ast.iter_child_nodes(node)
-                if isinstance(c, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-                and c.name == name
-            ),
-            None,
-        )
-        if not isinstance(inner, ast.ClassDef):
-            return out
-        out.extend(_header(lines, inner, with_docstring=False))
-        for member in inner.body:
-            if isinstance(member, ast.Assign | ast.AnnAssign):
-                out.extend(_segment(lines, member, 2))
-            elif (
-                isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef)
-                and member.name in used
-                and member is not func
-            ):
-                out.extend(_header(lines, member))
-        node = inner
-    return out
-
-
-def _targets(node: ast.Assign | ast.AnnAssign) -> set[str]:
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-
-
-def _segment(lines: list[str], node: ast.stmt, limit: int) -> list[str]:
-    end = node.end_lineno or node.lineno
-    chunk = lines[node.lineno - 1 : min(end, node.lineno - 1 + limit)]
-    return [*chunk, "    ..."] if end - node.lineno + 1 > limit else chunk
-
-
-def _header(
-    lines: list[str],
-    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
-    *,
-    with_docstring: bool = True,
-) -> list[str]:
-    """A definition's decorators and signature, then `...`: how it is called, not its body."""
-    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-    body_line = node.body[0].lineno
-    head = lines[first - 1 : max(body_line - 1, node.lineno)]
-    indent = " " * (node.col_offset + 4)
-    doc = ast.get_docstring(node) if with_docstring else None
-    summary = f'{indent}"""{doc.strip().splitlines()[0]}"""' if doc else None
-    if isinstance(node, ast.ClassDef):
-        return [*head, summary] if summary else head
-    return [*head, *([summary] if summary else []), f"{indent}..."]
 
 
 def _is_test(path: str, qualname: str) -> bool:
