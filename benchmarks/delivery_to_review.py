@@ -20,7 +20,10 @@ and the check run completed. One uncounted warm-up round comes first (it may bui
 the environment image: the "cold" time). The breakdown comes from the requests the
 stand-in saw (each stamped on arrival): acknowledgement, queue wait (rq's own
 timestamps), token and configuration, check run, fetch, each pipeline stage (the
-check-run progress updates: the first message of each stage), and publishing.
+check-run progress updates: the first message of each stage; they are sent from a
+background thread that keeps only the latest text, writes a second apart, so a
+stage's mark is when its update reached GitHub, and a short stage may have none),
+and publishing.
 
 Rules only: no code model (PROVENFIX_MODEL unset). The goal: well within a minute.
 
@@ -158,7 +161,7 @@ def one_round(standin: GitHubStandIn, port: int, redis: Redis, name: str, number
     fetch = next((r for r in standin.git_requests if r.at >= sent), None)
     if fetch is not None:
         marks.append(("git fetch (first request)", fetch.at - sent))
-    for r in mine:  # every progress update (the first message of a stage, then at most 1/2 s)
+    for r in mine:  # every progress update that reached GitHub (bot.progress_sender)
         if r.method != "PATCH" or not r.path.endswith(f"/{run.id}"):
             continue
         if not isinstance(r.body, dict) or r.body.get("status") != "in_progress":

@@ -17,7 +17,7 @@
    `<slug>[bot]` with the sender as co-author, and push to the branch with
    `--force-with-lease=<branch>:<analyzed sha>` (a branch that moved meanwhile is
    left alone). The token reaches git as an `http.extraHeader` in the environment
-   of the fetch and the push only (bot.job.auth_environment), never on disk;
+   of the fetch and the push only (bot.git_remote.auth_environment), never on disk;
 5. note the result on the check run and remove its button. The push triggers a
    `synchronize` event, so the new head is analyzed, and tested, again.
 
@@ -42,17 +42,10 @@ from rq.job import Job
 
 from bot.db import ProvenFix
 from bot.events import WRITE_ASSOCIATIONS
-from bot.github_api import github_errors, redact
-from bot.job import (
-    _NETWORK_HINTS,
-    CONTEXT,
-    JobContext,
-    JobFailed,
-    _classify,
-    auth_environment,
-    can_push,
-    token_text,
-)
+from bot.git_remote import auth_environment, can_push, git_failure, token_text
+from bot.github_api import github_errors
+from bot.job_context import CONTEXT, JobContext
+from bot.job_errors import JobFailed, classify_failure
 from bot.queue import ApplyRequest, TransientError, save_meta
 from jobs.generation.edits import EditError, apply_candidates, parse_error
 from jobs.model import Candidate, SuggestionKind
@@ -85,7 +78,8 @@ def apply_proven_fixes(request: ApplyRequest) -> dict[str, Any]:
     except (TransientError, JobFailed):
         raise
     except Exception as exc:
-        raise _classify(exc, f"applying the fixes of {request.full_name}#{request.number}") from exc
+        doing = f"applying the fixes of {request.full_name}#{request.number}"
+        raise classify_failure(exc, doing) from exc
 
 
 class _Apply:
@@ -232,11 +226,7 @@ class _Apply:
         return Applied(str(sha), tuple(chosen), tuple(left_out))
 
     def _git_failure(self, exc: git.GitCommandError, doing: str) -> Exception:
-        stderr = redact(str(exc.stderr or "").strip().replace(self.token, "***"))
-        message = f"git {doing} to {self.request.clone_url} failed: {stderr or exc.status}"
-        if any(hint in stderr.lower() for hint in _NETWORK_HINTS):
-            return TransientError(message)
-        return JobFailed(message)
+        return git_failure(exc, f"git {doing} to {self.request.clone_url}", self.token)
 
     # --- the check run -----------------------------------------------------------------
 

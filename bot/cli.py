@@ -97,7 +97,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 def _run_worker(args: argparse.Namespace) -> int:
     from redis import Redis
 
-    from bot.job import context_from_env
+    from bot.job_context import context_from_env
     from bot.worker import run_worker
 
     context = context_from_env(os.environ)

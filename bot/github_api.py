@@ -17,7 +17,6 @@ with `x-access-token:<token>@` in it.
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import threading
@@ -385,18 +384,3 @@ class BotIdentity:
             self.login()
         except GitHubError as exc:
             logger.warning("GET /app failed at start-up (%s); retried at the first job", exc)
-
-
-def git_credentials_env(token: str) -> dict[str, str]:
-    """Environment for git commands that fetch over HTTPS with an installation token.
-
-    The token travels as an `http.extraHeader` set through GIT_CONFIG_* variables
-    (git 2.31+), so it stays out of remote URLs, `.git/config` and the process list.
-    """
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
-    return {
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "http.extraHeader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-    }

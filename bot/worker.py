@@ -15,7 +15,7 @@ from redis import Redis
 from rq import Worker
 from rq.worker_pool import WorkerPool
 
-from bot.job import CONTEXT, JobContext
+from bot.job_context import CONTEXT, JobContext
 from bot.queue import analysis_queue
 
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from rq import Queue, Worker
 
 from bot.github_api import GitHubApp
-from bot.job import JobContext, context_from_env
+from bot.job_context import JobContext, context_from_env
 
 BASE = """def mean(values):
     total = 0

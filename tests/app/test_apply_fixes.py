@@ -21,7 +21,7 @@ from rq.job import Job, JobStatus
 from bot.check_summary import APPLY_ACTION_ID
 from bot.db import Database
 from bot.github_api import GitHubApp
-from bot.job import installed_context
+from bot.job_context import installed_context
 from bot.publish import Publisher, PullRequestRef
 from bot.queue import analysis_job_id
 

@@ -25,13 +25,10 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from bot.db import Database, PostedSuggestion, Run
+from bot.git_remote import fetch_pull_request, token_text
 from bot.github_api import GitHubApp
-from bot.job import (
-    JobFailed,
-    fetch_pull_request,
-    installed_context,
-    token_text,
-)
+from bot.job_context import installed_context
+from bot.job_errors import JobFailed
 from bot.queue import JobRequest
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from bot import metrics
 from bot.db import Database, Run
-from bot.job import JobContext, installed_context
+from bot.job_context import JobContext, installed_context
 from bot.publish import PublishOptions
 from bot.queue import AnalysisQueue, JobRequest, PullRequestTarget, TransientError
 from bot.settings import BotSettings
@@ -321,7 +321,7 @@ def test_analysis_publishes_start_progress_finish_and_records_the_run(
     assert job.get_status() == JobStatus.FINISHED, job.latest_result().exc_string
     assert job.return_value()["outcome"] == "completed"
     calls = harness.recorder.calls()
-    assert calls[:3] == ["new", "start", "progress"]
+    assert calls[:2] == ["new", "start"]
     assert calls[-1] == "finish"
     assert "fail" not in calls
     entries = harness.recorder.entries()
@@ -333,8 +333,11 @@ def test_analysis_publishes_start_progress_finish_and_records_the_run(
         "complexity": 7,
         "fetched": True,
     }
+    # progress goes out from a background thread that keeps only the latest text: the
+    # stages shown come in order, and the last one is sent before the check run completes
     stages = [e["text"].partition(":")[0] for e in entries if e["call"] == "progress"]
-    assert stages == ["fetch", "analyze", "validate"]
+    assert stages[-1] == "validate"
+    assert stages == [s for s in ("fetch", "analyze", "validate") if s in stages]
     assert entries[-1]["config_errors"] == [] and entries[-1]["head"] == harness.head
     (run,) = runs(db)
     assert (run.status, run.job_id, run.head_sha, run.pr_number) == (

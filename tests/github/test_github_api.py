@@ -11,6 +11,7 @@ import pytest
 from github_standin import GitHubStandIn
 from github_support import NAME, NUMBER, OWNER
 
+from bot.git_remote import auth_environment
 from bot.github_api import (
     GitHubApp,
     GitHubUnavailable,
@@ -18,7 +19,6 @@ from bot.github_api import (
     RateLimited,
     RetryPolicy,
     Unauthorized,
-    git_credentials_env,
     github_errors,
     redact,
 )
@@ -155,7 +155,7 @@ def test_tokens_never_reach_the_logs(
     client.get_repo(f"{OWNER}/{NAME}").get_pull(NUMBER).title  # noqa: B018
     log = logging.getLogger("bot.test")
     log.info("cloning https://x-access-token:%s@github.com/acme/shop.git", token)
-    log.info("headers %s", git_credentials_env(token))
+    log.info("headers %s", auth_environment(token))
     try:
         raise RuntimeError(f"git failed: Authorization: token {token}")
     except RuntimeError:
@@ -183,7 +183,7 @@ def test_redact() -> None:
 
 
 def _basic(token: str) -> str:
-    return git_credentials_env(token)["GIT_CONFIG_VALUE_0"].split()[-1]
+    return auth_environment(token)["GIT_CONFIG_VALUE_0"].split()[-1]
 
 
 def _key() -> str:
