@@ -51,12 +51,14 @@ def collect_evidence(
         (scratch / relative).write_text(text, encoding="utf-8")
         targets.append(relative)
     after_hits: dict[str, int] = {}
+    after_rules: dict[str, set[str]] = {}
     for result in semgrep.rescan(scratch, targets):
         index_text, _, _ = str(result["path"]).partition("/")
         cand = candidates[int(index_text)]
         region = after_region(cand)
         if LineRange(int(result["start"]["line"]), int(result["end"]["line"])).overlaps(region):
             after_hits[cand.id] = after_hits.get(cand.id, 0) + 1
+            after_rules.setdefault(cand.id, set()).add(str(result["check_id"]))
     evidence: dict[str, Evidence] = {}
     for cand in candidates:
         versions = snapshot.file(cand.path)
@@ -80,6 +82,7 @@ def collect_evidence(
             seconds_before=timing.median_before if timing else None,
             seconds_after=timing.median_after if timing else None,
             faster=timing.faster if timing else False,
+            rules_after=frozenset(after_rules.get(cand.id, ())),
         )
     return evidence
 

@@ -40,6 +40,8 @@ class Evidence:
     seconds_after: float | None = None
     faster: bool = False  # every run with the change beat every run without it
     coverage: float | None = None  # share of region lines the selected tests execute
+    # semgrep rules that still match the candidate's region after it is applied
+    rules_after: frozenset[str] = frozenset()
 
 
 def defect_density(findings: int, lines: int) -> float:

@@ -1,10 +1,16 @@
-"""From verdicts and evidence to ranked suggestions: at most one per finding."""
+"""From verdicts and evidence to ranked suggestions: at most one per finding.
+
+A suggestion claims only the findings it resolves: a semgrep finding whose
+lines the candidate does not touch, or whose rule still matches the changed
+region afterwards, is left for another suggestion (a model's rewrite of a whole
+function is often asked about several findings and fixes one of them).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from jobs.model import Candidate, Finding, Suggestion, Validation, Weights
+from jobs.model import Candidate, Finding, FindingSource, LineRange, Suggestion, Validation, Weights
 from jobs.rationale import write_rationale
 from jobs.scoring import Evidence, score
 
@@ -26,11 +32,12 @@ def assemble_suggestions(
         validation = verdicts.get(cand.id) or Validation.not_run("not validated")
         proof = evidence.get(cand.id)
         result = score(proof or _NO_EVIDENCE, validation, weights, complexity_threshold)
-        addressed = [by_id[i] for i in cand.finding_ids if i in by_id]
+        finding_ids = resolved_findings(cand, by_id, proof)
+        addressed = [by_id[i] for i in finding_ids if i in by_id]
         built.append(
             Suggestion(
                 id=cand.id,
-                finding_ids=cand.finding_ids,
+                finding_ids=finding_ids,
                 kind=cand.kind,
                 source=cand.source,
                 path=cand.path,
@@ -53,3 +60,22 @@ def assemble_suggestions(
         claimed.update(suggestion.finding_ids)
         kept.append(suggestion)
     return tuple(kept)
+
+
+def resolved_findings(
+    cand: Candidate, by_id: Mapping[str, Finding], proof: Evidence | None
+) -> tuple[str, ...]:
+    """The candidate's findings it resolves (all of them when none is shown resolved: then
+    it competes for what it was made for, and its score says how little it did)."""
+    touched = cand.lines
+    kept = tuple(
+        fid
+        for fid in cand.finding_ids
+        if (finding := by_id.get(fid)) is None
+        or finding.source is not FindingSource.SEMGREP
+        or (
+            LineRange(finding.start_line, finding.end_line).overlaps(touched)
+            and (proof is None or finding.rule_id not in proof.rules_after)
+        )
+    )
+    return kept or cand.finding_ids
