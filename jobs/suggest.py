@@ -3,7 +3,9 @@
 A suggestion claims only the findings it resolves: a semgrep finding whose
 lines the candidate does not touch, or whose rule still matches the changed
 region afterwards, is left for another suggestion (a model's rewrite of a whole
-function is often asked about several findings and fixes one of them).
+function is often asked about several findings and fixes one of them). One that
+resolves none of its findings claims nothing and is kept only where no better
+suggestion changes its lines.
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ def assemble_suggestions(
     for suggestion in built:
         if claimed.intersection(suggestion.finding_ids):
             continue
+        lines = LineRange(suggestion.start_line, suggestion.end_line)
+        if not suggestion.finding_ids and any(
+            k.path == suggestion.path and LineRange(k.start_line, k.end_line).overlaps(lines)
+            for k in kept
+        ):
+            continue
         claimed.update(suggestion.finding_ids)
         kept.append(suggestion)
     return tuple(kept)
@@ -65,10 +73,10 @@ def assemble_suggestions(
 def resolved_findings(
     cand: Candidate, by_id: Mapping[str, Finding], proof: Evidence | None
 ) -> tuple[str, ...]:
-    """The candidate's findings it resolves (all of them when none is shown resolved: then
-    it competes for what it was made for, and its score says how little it did)."""
+    """The candidate's findings that it resolves (tests and radon findings count: the tests
+    and the complexity measurement judge those)."""
     touched = cand.lines
-    kept = tuple(
+    return tuple(
         fid
         for fid in cand.finding_ids
         if (finding := by_id.get(fid)) is None
@@ -78,4 +86,3 @@ def resolved_findings(
             and (proof is None or finding.rule_id not in proof.rules_after)
         )
     )
-    return kept or cand.finding_ids

@@ -95,15 +95,31 @@ def test_a_rule_that_still_matches_afterwards_is_not_claimed() -> None:
     }
 
 
-def test_a_candidate_that_resolves_nothing_still_competes_for_its_findings() -> None:
+def test_a_candidate_that_resolves_nothing_claims_nothing_and_yields_to_better_ones() -> None:
     bare = semgrep_finding("bare-except", 19)
-    weak = candidate("weak", "model:coder", 30, (bare.id,))  # does not touch the finding
-    (only,) = assemble_suggestions(
-        [weak],
+    hoist = candidate("hoist", "codemod:hoist-loop-lookup", 19, (bare.id,))  # still bare
+    elsewhere = candidate("elsewhere", "model:coder", 30, (bare.id,))  # not on its lines
+    fix = candidate("fix", "model:coder", 19, (bare.id,))
+    proven = {"hoist": PROVEN, "elsewhere": PROVEN, "fix": PROVEN}
+    unresolved = evidence(1, 1, frozenset({"bare-except"}))
+
+    alone = assemble_suggestions(
+        [hoist, elsewhere],
         [bare],
-        {"weak": PROVEN},
-        {"weak": evidence(0, 0)},
+        proven,
+        {"hoist": unresolved, "elsewhere": evidence(0, 0)},
         weights=Weights(),
         complexity_threshold=10,
     )
-    assert only.finding_ids == (bare.id,)
+    assert {s.id: s.finding_ids for s in alone} == {"hoist": (), "elsewhere": ()}
+
+    with_fix = assemble_suggestions(
+        [hoist, elsewhere, fix],
+        [bare],
+        proven,
+        {"hoist": unresolved, "elsewhere": evidence(0, 0), "fix": evidence(1, 0)},
+        weights=Weights(),
+        complexity_threshold=10,
+    )
+    # the fix claims the finding; the hoist changes the same line and yields to it
+    assert {s.id: s.finding_ids for s in with_fix} == {"fix": (bare.id,), "elsewhere": ()}

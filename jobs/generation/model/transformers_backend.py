@@ -16,6 +16,7 @@ import inspect
 import os
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -263,13 +264,16 @@ def _answer_length(tokens: list[int], stop_ids: set[int]) -> int:
 
 
 def _quantize_int8(torch: Any, model: Any) -> Any:
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
     if "x86" in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = "x86"
-    return quantize_dynamic(  # type: ignore[no-untyped-call]
-        model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True
-    )
+    with warnings.catch_warnings():
+        # torch.ao announces its move to torchao; the pinned torch 2.13 has it all
+        warnings.filterwarnings("ignore", message=r"torch\.(ao\.quantization is|quantize_per_)")
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        return quantize_dynamic(  # type: ignore[no-untyped-call]
+            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True
+        )
 
 
 def cache_keyword(model: Any) -> str:
