@@ -22,20 +22,10 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobs.sandbox.base_image import build_base_image
-from jobs.sandbox.engine import connect_docker
-from jobs.sandbox.errors import SandboxUnavailable
 from jobs.sandbox.settings import DEFAULT_BASE_IMAGE
 
 _LOCK = "provenfix-test-session-lock"  # the same as tests/app: sessions never share a database
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> docker.DockerClient:
-    try:
-        return connect_docker(os.environ)
-    except SandboxUnavailable as exc:
-        pytest.fail(f"the deployment tests need a running Docker engine: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

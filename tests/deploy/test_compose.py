@@ -163,7 +163,11 @@ def _compose_cli() -> list[str] | None:
 def test_compose_cli_accepts_the_file(tmp_path: Path) -> None:
     cli = _compose_cli()
     if cli is None:
-        pytest.skip("no Compose CLI: neither `docker compose` nor `docker-compose` is installed")
+        pytest.fail(
+            "no Compose CLI: neither `docker compose` nor `docker-compose` is installed "
+            "(scripts/setup installs Debian's docker-compose)",
+            pytrace=False,
+        )
     proc = subprocess.run(
         [*cli, "-f", str(COMPOSE), "config"],
         capture_output=True,
