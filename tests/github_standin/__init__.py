@@ -2,6 +2,7 @@
 the bot sends against GitHub's published REST contract. See server.py."""
 
 from .contract import Contract
-from .server import CheckRunView, GitHubStandIn, RequestRecord, Violation
+from .records import CheckRunView, RequestRecord, Violation
+from .server import GitHubStandIn
 
 __all__ = ["CheckRunView", "Contract", "GitHubStandIn", "RequestRecord", "Violation"]

@@ -4,9 +4,16 @@ and pushes (receive-pack) once the stand-in has checked the token's permission."
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+
+from werkzeug.wrappers import Request, Response
+
+from .records import RequestRecord
+from .state import StandInState
 
 GIT_HTTP_BACKEND = (
     Path(
@@ -76,3 +83,51 @@ def run_http_backend(
         elif name:
             headers.append((name.strip(), value.strip()))
     return status, headers, out[body_start:]
+
+
+class GitHttpEndpoint(StandInState):
+    """/git/<owner>/<repo>.git: basic auth with an installation token, pushes only with
+    Contents: write; the pull requests' refs follow their head branches."""
+
+    def _git(self, request: Request) -> Response:
+        m = re.match(r"^/git/([^/]+)/([^/]+?)\.git(/.*)$", request.path)
+        with self._lock:
+            record = RequestRecord(
+                request.method, request.path, dict(request.args), None, None, auth="basic"
+            )
+            self.git_requests.append(record)
+            auth = request.authorization
+            token = auth.password if auth is not None and auth.type == "basic" else None
+            valid = (
+                token is not None
+                and auth is not None
+                and auth.username == "x-access-token"
+                and token in self._tokens
+                and self._tokens[token].expires_at > datetime.now(UTC)
+            )
+            if not valid:
+                record.status = 401
+                return Response(
+                    "Invalid username or token.",
+                    status=401,
+                    headers={"WWW-Authenticate": 'Basic realm="GitHub"'},
+                )
+            repo = self._repos.get((m.group(1), m.group(2))) if m else None
+            if m is None or repo is None:
+                record.status = 404
+                return Response("Repository not found.", status=404)
+            push = (
+                "receive-pack" in request.path or request.args.get("service") == "git-receive-pack"
+            )
+            if push and self._tokens[str(token)].permissions.get("contents") != "write":
+                record.status = 403  # GitHub's answer to a token without Contents: write
+                return Response("Write access to repository not granted.", status=403)
+            self._sync_pull_refs(repo)
+        status, headers, body = run_http_backend(
+            repo.path, m.group(3), request.environ, request.get_data(), push=push
+        )
+        record.status = status
+        if push and request.method == "POST":
+            with self._lock:
+                self._sync_pull_refs(repo)  # the pushed branch moves its pull requests' heads
+        return Response(body, status=status, headers=headers)
