@@ -257,6 +257,7 @@ class InProcess:
     median_ms: float
     p99_ms: float
     round_trips: float  # Redis round trips per delivery (a pipeline counts once)
+    redis_median_ms: float  # of the handler's time: sending to Redis and waiting for answers
 
 
 def in_process(env: dict[str, str], secret: str, count: int) -> InProcess:
@@ -269,15 +270,30 @@ def in_process(env: dict[str, str], secret: str, count: int) -> InProcess:
     app = create_app_from_env({**os.environ, **env})
     client = app.test_client()
     trips = [0]
+    in_redis = [0.0]
     send = Connection.send_packed_command
+    read = Connection.read_response
 
     def counted(self: Any, command: Any, check_health: bool = True) -> None:
         trips[0] += 1  # one write per round trip: a pipeline sends its commands at once
-        send(self, command, check_health)  # type: ignore[no-untyped-call]
+        started = time.perf_counter()
+        try:
+            send(self, command, check_health)  # type: ignore[no-untyped-call]
+        finally:
+            in_redis[0] += time.perf_counter() - started
+
+    def timed_read(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return read(self, *args, **kwargs)
+        finally:
+            in_redis[0] += time.perf_counter() - started
 
     timings: list[float] = []
+    redis_ms: list[float] = []
     raws = deliveries(count, secret, start=900_000)
     Connection.send_packed_command = counted  # type: ignore[method-assign]
+    Connection.read_response = timed_read  # type: ignore[method-assign]
     try:
         for raw in raws:
             head, _, body = raw.partition(b"\r\n\r\n")
@@ -286,14 +302,22 @@ def in_process(env: dict[str, str], secret: str, count: int) -> InProcess:
             )
             headers.pop("Content-Length", None)
             headers.pop("Host", None)
+            in_redis[0] = 0.0
             started = time.perf_counter()
             response = client.post("/webhook", data=body, headers=headers)
             timings.append((time.perf_counter() - started) * 1000)
+            redis_ms.append(in_redis[0] * 1000)
             if response.status_code != 202:
                 raise BenchmarkError(f"in-process delivery answered {response.status_code}")
     finally:
         Connection.send_packed_command = send  # type: ignore[method-assign]
-    return InProcess(statistics.median(timings), percentile(timings, 99), trips[0] / count)
+        Connection.read_response = read  # type: ignore[method-assign]
+    return InProcess(
+        statistics.median(timings),
+        percentile(timings, 99),
+        trips[0] / count,
+        statistics.median(redis_ms),
+    )
 
 
 # --- Redis ---------------------------------------------------------------------------------
@@ -435,6 +459,7 @@ def report(
     print(
         f"\napp handler in-process (Flask test client, no HTTP): median {handler.median_ms:.2f} ms,"
         f" p99 {handler.p99_ms:.2f} ms, {handler.round_trips:.1f} Redis round trips per delivery"
+        f" (median {handler.redis_median_ms:.2f} ms of it sending to Redis and awaiting answers)"
     )
     print(f"jobs enqueued: {queued} of {expected} deliveries answered 202 (warm-ups included)")
     print(

@@ -1,8 +1,12 @@
-"""What each webhook event does, once bot.webapp has verified and deduplicated it.
+"""What each webhook event does, once bot.webapp has verified it.
 
 No handler calls GitHub: each one records something in the database or enqueues
 a job (bot.queue), and answers an `Outcome` (the metrics label and the response).
 Who may run commands and press the check run's buttons is a `PermissionPolicy`.
+
+Each delivery's `DeliveryClaim` is taken before anything is done (a redelivery
+does nothing: 200 `duplicate_delivery`); an analysis takes it in the same Redis
+round trip as its enqueue (bot.delivery).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Protocol
 
 from bot.check_summary import APPLY_ACTION_ID
 from bot.db import Database, record_installation, upsert_repository
+from bot.delivery import DeliveryClaim
 from bot.queue import (
     AnalysisQueue,
     ApplyRequest,
@@ -69,6 +74,10 @@ class Outcome:
     outcome: str  # the metrics label
     status: int = 202
     detail: dict[str, Any] | None = None
+    counted: bool = False  # the delivery counter was incremented already (bot.delivery)
+
+
+DUPLICATE_DELIVERY = Outcome("duplicate_delivery", 200)
 
 
 class EventHandler:
@@ -84,44 +93,56 @@ class EventHandler:
         self.db = db
         self.permissions = permissions
 
-    def dispatch(self, event: str, delivery: str, payload: dict[str, Any]) -> Outcome:
+    def dispatch(
+        self, event: str, delivery: str, payload: dict[str, Any], claim: DeliveryClaim
+    ) -> Outcome:
+        """Handle a verified delivery; nothing is done for a redelivery (`claim` is taken)."""
         handlers: Mapping[str, Callable[[str, dict[str, Any]], Outcome]] = {
-            "pull_request": self.pull_request,
             "check_run": self.check_run,
             "issue_comment": self.issue_comment,
             "installation": self.installation,
             "installation_repositories": self.installation_repositories,
             "ping": self.ping,
         }
-        handle = handlers.get(event)
-        if handle is None:
-            return Outcome("ignored", detail={"reason": f"event {event!r} is not handled"})
         try:
+            if event == "pull_request":  # claims the delivery as it enqueues
+                return self.pull_request(delivery, payload, claim)
+            if not self.jobs.claim(claim):
+                return DUPLICATE_DELIVERY
+            handle = handlers.get(event)
+            if handle is None:
+                return Outcome("ignored", detail={"reason": f"event {event!r} is not handled"})
             return handle(delivery, payload)
         except (KeyError, TypeError, ValueError) as exc:
             raise BadPayload(f"missing or invalid field ({exc.__class__.__name__}: {exc})") from exc
 
     # --- pull_request --------------------------------------------------------------
 
-    def pull_request(self, delivery: str, payload: dict[str, Any]) -> Outcome:
+    def pull_request(self, delivery: str, payload: dict[str, Any], claim: DeliveryClaim) -> Outcome:
         action = str(payload["action"])
         pr = payload["pull_request"]
         repo = payload["repository"]
         if action in CANCEL_ACTIONS or (
             action == "converted_to_draft" and self.settings.skip_drafts
         ):
-            cancelled = self.jobs.cancel_pull_request(int(repo["id"]), int(pr["number"]))
+            repository_id, number = int(repo["id"]), int(pr["number"])
+            if not self.jobs.claim(claim):
+                return DUPLICATE_DELIVERY
+            cancelled = self.jobs.cancel_pull_request(repository_id, number)
             return Outcome("cancelled", detail={"job_id": cancelled})
         base_changed = action == "edited" and "base" in (payload.get("changes") or {})
         if action not in ANALYZE_ACTIONS and not base_changed:
-            return Outcome("ignored", detail={"reason": f"action {action!r} is not analyzed"})
+            reason = f"action {action!r} is not analyzed"
+            return self._settle(claim, Outcome("ignored", detail={"reason": reason}))
         if pr.get("state") != "open":
-            return Outcome("ignored", detail={"reason": "pull request is not open"})
+            reason = "pull request is not open"
+            return self._settle(claim, Outcome("ignored", detail={"reason": reason}))
         if pr.get("draft") and self.settings.skip_drafts:
-            return Outcome("skipped_draft")
+            return self._settle(claim, Outcome("skipped_draft"))
         installation = _installation_id(payload)
         if installation is None:
-            return Outcome("ignored", detail={"reason": "not delivered to an App installation"})
+            reason = "not delivered to an App installation"
+            return self._settle(claim, Outcome("ignored", detail={"reason": reason}))
         request = JobRequest(
             installation_id=installation,
             repository_id=int(repo["id"]),
@@ -138,15 +159,21 @@ class EventHandler:
             sender=str((payload.get("sender") or {}).get("login", "")),
             updated_at=str(pr.get("updated_at") or ""),
         )
-        return self._submit(request, rerun=base_changed)
+        return self._submit(request, rerun=base_changed, claim=claim)
 
-    def _submit(self, request: JobRequest, *, rerun: bool) -> Outcome:
-        submitted = self.jobs.submit(request, rerun=rerun)
+    def _settle(self, claim: DeliveryClaim, outcome: Outcome) -> Outcome:
+        """An outcome that enqueues nothing, once the delivery is claimed."""
+        return outcome if self.jobs.claim(claim) else DUPLICATE_DELIVERY
+
+    def _submit(self, request: JobRequest, *, rerun: bool, claim: DeliveryClaim) -> Outcome:
+        submitted = self.jobs.submit(request, rerun=rerun, claim=claim)
+        if submitted.outcome == "duplicate_delivery":
+            return Outcome("duplicate_delivery", 200, counted=submitted.counted)
         detail: dict[str, Any] = {"job_id": submitted.job_id}
         if submitted.superseded:
             detail["superseded"] = submitted.superseded
         outcome = {"enqueued": "enqueued", "duplicate": "duplicate_job", "stale": "stale"}
-        return Outcome(outcome[submitted.outcome], detail=detail)
+        return Outcome(outcome[submitted.outcome], detail=detail, counted=submitted.counted)
 
     # --- check_run -----------------------------------------------------------------
 

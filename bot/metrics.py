@@ -35,8 +35,14 @@ _SEP = "\x1f"
 def record_delivery(redis: Redis, event: str, outcome: str) -> None:
     """Count one webhook delivery; an event we do not handle is counted as `other`, one that
     failed verification as `unverified` (its headers are not to be trusted as labels)."""
+    redis.hincrby(DELIVERIES_KEY, delivery_field(event, outcome), 1)
+
+
+def delivery_field(event: str, outcome: str) -> str:
+    """The field of DELIVERIES_KEY that counts `event` deliveries with `outcome` (bot.delivery
+    increments it from Lua, in the same round trip as the delivery's job)."""
     label = event if event in KNOWN_EVENTS else "other"
-    redis.hincrby(DELIVERIES_KEY, f"{label}{_SEP}{outcome}", 1)
+    return f"{label}{_SEP}{outcome}"
 
 
 def record_job(redis: Redis, outcome: str, duration_s: float) -> None:

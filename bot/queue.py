@@ -13,6 +13,10 @@ share the Redis keys below (all under `provenfix:`):
   checks the key between stages (`is_superseded`) and stops.
 - `provenfix:delivery:<delivery id>`: webhook deliveries seen (see bot.webapp).
 
+`submit` writes all of that, the rq job included, in one Redis round trip
+(bot.delivery's script), and with a `DeliveryClaim` claims the webhook's
+delivery id and counts it in the same one.
+
 Retries: transient GitHub and network errors (`TransientError`, raised by the
 job) are retried by rq with `Retry(max=3, interval=[10, 30, 60])`; anything
 else goes straight to the FailedJobRegistry, with a one-line reason in
@@ -35,6 +39,8 @@ from rq.callbacks import Callback
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from bot.delivery import SUBMIT_SCRIPT, DeliveryClaim, JobTemplate, encoded
+from bot.metrics import DELIVERIES_KEY
 from bot.settings import BotSettings
 from jobs.errors import ProvenFixError
 
@@ -149,11 +155,25 @@ class ApplyRequest:
         return f"provenfix-apply-{self.repository_id}-{self.number}-{self.head_sha}"
 
 
+def _description(request: JobRequest) -> str:
+    return f"analyze {request.full_name}#{request.number}@{request.head_sha[:10]}"
+
+
+def _meta(request: JobRequest) -> dict[str, Any]:
+    return {
+        "repository": request.full_name,
+        "number": request.number,
+        "head_sha": request.head_sha,
+        "trigger": request.trigger,
+    }
+
+
 @dataclass(frozen=True)
 class Submitted:
-    outcome: str  # enqueued | duplicate | stale
+    outcome: str  # enqueued | duplicate | stale | duplicate_delivery (with a DeliveryClaim)
     job_id: str
     superseded: str | None = None  # the job this one replaced
+    counted: bool = False  # the delivery's counter was incremented with it
 
 
 def analysis_queue(settings: BotSettings, redis: Redis) -> Queue:
@@ -191,47 +211,95 @@ class AnalysisQueue:
         self.job_timeout_s = job_timeout_s
         self.analyze_func = analyze_func  # another function only in tests
         self.resolve_func = resolve_func
-        self._make_current_script = redis.register_script(_MAKE_CURRENT)
+        self._superseded_ttl_s = max(job_timeout_s * 2, 3600)
+        self._submit_script = redis.register_script(SUBMIT_SCRIPT)
+        self._template = JobTemplate.of(self._analysis_job(None))
 
-    def submit(self, request: JobRequest, *, rerun: bool = False) -> Submitted:
+    def claim(self, claim: DeliveryClaim) -> bool:
+        """Claim a webhook delivery on its own; False: a redelivery."""
+        return claim.take(self.redis)
+
+    def submit(
+        self, request: JobRequest, *, rerun: bool = False, claim: DeliveryClaim | None = None
+    ) -> Submitted:
         """Enqueue the analysis of `request`'s head, superseding the pull request's older job.
 
         Without `rerun` a head whose analysis is waiting, running or completed (within
         RESULT_TTL_S) is not analyzed again; with it (a re-run button, a command) a completed
-        one is replaced too. A waiting or running job is always kept.
+        one is replaced too. A waiting or running job is always kept. With `claim`, the
+        webhook's delivery id is claimed (a redelivery: "duplicate_delivery", nothing done)
+        and counted in the same round trip.
         """
         job_id = request.job_id
-        current = self._make_current(request)
-        if current.stale:
-            return Submitted("stale", job_id)
-        replaced = None
-        if current.previous is not None and current.previous != job_id:
-            self._supersede(current.previous)
-            replaced = current.previous
-        if current.job_exists:  # this head was submitted before (a redelivery, a re-run)
-            self._drop_finished(job_id, rerun=rerun)
+        state, previous, counted = self._run_submit(request, claim)
+        if state == "duplicate_delivery":
+            return Submitted(state, job_id, counted=counted)
+        if state == "stale":
+            return Submitted("stale", job_id, counted=counted)
+        replaced = previous if previous and previous != job_id else None
+        if replaced is not None:  # the script flagged it superseded; cancel it if waiting
+            self._cancel_waiting(replaced)
+        if state == "enqueued":
+            return Submitted("enqueued", job_id, replaced, counted=counted)
+        # this head was submitted before (a redelivery, a re-run), or rq is to enqueue it
+        self._drop_finished(job_id, rerun=rerun)
         try:
-            self.queue.enqueue_call(
-                self.analyze_func,
-                args=(request,),
-                timeout=self.job_timeout_s,
-                result_ttl=RESULT_TTL_S,
-                failure_ttl=FAILURE_TTL_S,
-                job_id=job_id,
-                description=f"analyze {request.full_name}#{request.number}@{request.head_sha[:10]}",
-                meta={
-                    "repository": request.full_name,
-                    "number": request.number,
-                    "head_sha": request.head_sha,
-                    "trigger": request.trigger,
-                },
-                retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
-                on_failure=Callback(FAILURE_CALLBACK),
-                unique=True,
-            )
+            self.queue.enqueue_job(self._analysis_job(request), unique=True)
         except DuplicateJobError:
             return Submitted("duplicate", job_id, replaced)
         return Submitted("enqueued", job_id, replaced)
+
+    def _analysis_job(self, request: JobRequest | None) -> Job:
+        """The rq job of `request` (not saved); without one, the template's model."""
+        return self.queue.create_job(
+            self.analyze_func,
+            args=(request,) if request is not None else (),
+            timeout=self.job_timeout_s,
+            result_ttl=RESULT_TTL_S,
+            failure_ttl=FAILURE_TTL_S,
+            job_id=request.job_id if request is not None else "provenfix-template",
+            description=_description(request) if request is not None else "",
+            meta=_meta(request) if request is not None else {"template": True},
+            retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
+            on_failure=Callback(FAILURE_CALLBACK),
+        )
+
+    def _run_submit(
+        self, request: JobRequest, claim: DeliveryClaim | None
+    ) -> tuple[str, str | None, bool]:
+        """bot.delivery's script: (state, the job it replaces, whether it counted)."""
+        job_id = request.job_id
+        current = {"job_id": job_id, "head_sha": request.head_sha, "updated_at": request.updated_at}
+        keys = [
+            claim.key if claim is not None else "",
+            pr_key(request.repository_id, request.number),
+            superseded_key(job_id),
+            Job.key_for(job_id),
+            self.queue.key,
+            self.queue.redis_queues_keys,
+            DELIVERIES_KEY,
+        ]
+        fields = ("enqueued", "stale", "duplicate_delivery")
+        args: list[str | int] = [
+            claim.ttl_s if claim is not None else 0,
+            json.dumps(current),
+            request.head_sha,
+            request.updated_at,
+            FAILURE_TTL_S,
+            self._superseded_ttl_s,
+            superseded_key(""),
+            job_id,
+            1 if self.queue.is_async else 0,
+            self._template.ttl_s,
+            *(claim.field(f) if claim is not None else "" for f in fields),
+        ]
+        job = self._template.fields((request,), _description(request), _meta(request))
+        state, previous, counted = self._submit_script(
+            keys=encoded(keys), args=[*encoded(args), *job]
+        )
+        if claim is not None and state != b"duplicate_delivery":
+            claim.taken = True
+        return state.decode(), previous.decode() or None, bool(counted)
 
     def submit_resolve(self, target: PullRequestTarget) -> str:
         """Enqueue a small job that looks the pull request's head up, then submits it."""
@@ -298,31 +366,11 @@ class AnalysisQueue:
         self._supersede(job_id)
         return job_id
 
-    def _make_current(self, request: JobRequest) -> _Current:
-        """Make `request` the pull request's current job, atomically and in one round trip
-        (the webhook answers in milliseconds: bot.webapp): unless a newer head is already
-        current, record it, clear its superseded flag, and say which job it replaces and
-        whether a job of this head exists already."""
-        record = json.dumps(
-            {
-                "job_id": request.job_id,
-                "head_sha": request.head_sha,
-                "updated_at": request.updated_at,
-            }
-        )
-        keys = [
-            pr_key(request.repository_id, request.number),
-            superseded_key(request.job_id),
-            Job.key_for(request.job_id),
-        ]
-        args: list[str | int] = [record, request.head_sha, request.updated_at, FAILURE_TTL_S]
-        state, previous, exists = self._make_current_script(keys=keys, args=args)
-        if state == b"stale":
-            return _Current(stale=True)
-        return _Current(previous=previous.decode() if previous else None, job_exists=bool(exists))
-
     def _supersede(self, job_id: str) -> None:
-        self.redis.set(superseded_key(job_id), "1", ex=max(self.job_timeout_s * 2, 3600))
+        self.redis.set(superseded_key(job_id), "1", ex=self._superseded_ttl_s)
+        self._cancel_waiting(job_id)
+
+    def _cancel_waiting(self, job_id: str) -> None:
         try:
             job = Job.fetch(job_id, connection=self.redis)
         except NoSuchJobError:
@@ -346,35 +394,6 @@ class AnalysisQueue:
         completed = status == JobStatus.FINISHED and job.meta.get("outcome") == "completed"
         if rerun or not completed:
             job.delete()
-
-
-@dataclass(frozen=True)
-class _Current:
-    stale: bool = False  # a newer head is current: nothing was changed
-    previous: str | None = None  # the job this one replaces
-    job_exists: bool = False  # a job of this head is known to rq (in any state)
-
-
-# KEYS: the pull request's record, this job's superseded flag, this job's rq hash.
-# ARGV: the new record (JSON), its head sha, its updated_at, the record's TTL.
-# A delivery for another head is stale when the current record is newer (updated_at,
-# ISO 8601, compares as text); one without updated_at never is.
-_MAKE_CURRENT = """
-local raw = redis.call('GET', KEYS[1])
-local previous = ''
-if raw then
-  local current = cjson.decode(raw)
-  local updated = current['updated_at']
-  if type(updated) ~= 'string' then updated = '' end
-  if current['head_sha'] ~= ARGV[2] and ARGV[3] ~= '' and updated > ARGV[3] then
-    return {'stale', '', 0}
-  end
-  previous = tostring(current['job_id'])
-end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
-redis.call('DEL', KEYS[2])
-return {'current', previous, redis.call('EXISTS', KEYS[3])}
-"""
 
 
 def on_job_failure(

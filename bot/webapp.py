@@ -2,9 +2,10 @@
 
 `POST /webhook` checks, in this order and before parsing anything: the body
 size (413), the `X-Hub-Signature-256` HMAC of the raw body (401), the content
-type (400), the JSON (400), and the delivery id (a redelivery is answered 200
-and enqueues nothing). Only then is the event dispatched; no handler calls
-GitHub: the work happens in the worker (bot.job).
+type (400), the JSON (400). Only then is the event dispatched, with the claim
+on its delivery id (a redelivery is answered 200 and enqueues nothing); no
+handler calls GitHub: the work happens in the worker (bot.job). A push's
+delivery costs one Redis round trip: claim, enqueue and count (bot.delivery).
 
 Events:
 - `pull_request` opened / synchronize / reopened / ready_for_review (and
@@ -45,6 +46,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import metrics
 from bot.db import Database
+from bot.delivery import DELIVERY_KEY, DeliveryClaim
 from bot.events import (
     AuthorAssociationPolicy,
     BadPayload,
@@ -56,16 +58,20 @@ from bot.events import (
 from bot.queue import AnalysisQueue
 from bot.settings import BotSettings, SettingsError
 
+try:  # parses a 25 kB payload in 25 µs instead of 60-100 µs: a sixth of the handler
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; the standard library does the same
+    orjson = None  # type: ignore[assignment]
+
 log = logging.getLogger("provenfix.webhook")
 
 __all__ = [
+    "DELIVERY_KEY",
     "AuthorAssociationPolicy",
     "CollaboratorPermissionPolicy",
     "PermissionPolicy",
     "create_app",
 ]
-
-DELIVERY_KEY = "provenfix:delivery:{}"
 
 
 def create_app(
@@ -109,20 +115,17 @@ def create_app(
             payload = _parse(request.mimetype, body)
         except ValueError as exc:
             return _reject(redis, 400, str(exc), event=event)
-        key = DELIVERY_KEY.format(delivery)
+        claim = DeliveryClaim(delivery, event, settings.delivery_ttl_s)
         try:
-            if not redis.set(key, "1", nx=True, ex=settings.delivery_ttl_s):
-                return _done(redis, event, delivery, Outcome("duplicate_delivery", 200))
-        except RedisError:
-            log.exception("delivery %s (%s): Redis unavailable", delivery, event)
-            return jsonify(error="queue unavailable, redeliver later"), 503
-        try:
-            outcome = handler.dispatch(event, delivery, payload)
+            outcome = handler.dispatch(event, delivery, payload, claim)
         except BadPayload as exc:
-            _forget(redis, key)
+            claim.forget(redis)
             return _reject(redis, 400, f"{event} payload: {exc}", event=event)
         except Exception as exc:
-            _forget(redis, key)  # GitHub's redelivery must not be swallowed as a duplicate
+            if isinstance(exc, RedisError) and not claim.taken:  # Redis is down
+                log.exception("delivery %s (%s): Redis unavailable", delivery, event)
+                return jsonify(error="queue unavailable, redeliver later"), 503
+            claim.forget(redis)  # GitHub's redelivery must not be swallowed as a duplicate
             log.exception("delivery %s (%s) failed", delivery, event)
             with contextlib.suppress(RedisError):
                 metrics.record_delivery(redis, event, "error")
@@ -163,11 +166,6 @@ def create_app(
     return app
 
 
-def _forget(redis: Redis, key: str) -> None:
-    with contextlib.suppress(RedisError):
-        redis.delete(key)
-
-
 def _signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
     if not header:
         return False
@@ -193,12 +191,20 @@ def _parse(mimetype: str, body: bytes) -> dict[str, Any]:
             "or application/x-www-form-urlencoded"
         )
     try:
-        payload = json.loads(text)
+        payload = _loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ValueError("payload is not valid JSON") from None
     if not isinstance(payload, dict):
         raise ValueError("payload is not a JSON object")
     return payload
+
+
+def _loads(text: bytes) -> Any:
+    if orjson is not None:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(text)
+        # the standard library decides what orjson refuses (NaN, UTF-16, lone surrogates)
+    return json.loads(text)
 
 
 def _reject(
@@ -214,9 +220,10 @@ def _reject(
 
 
 def _done(redis: Redis, event: str, delivery: str, outcome: Outcome) -> tuple[Response, int]:
-    with contextlib.suppress(RedisError):  # the delivery was handled; only the count is lost
-        metrics.record_delivery(redis, event, outcome.outcome)
+    if not outcome.counted:
+        with contextlib.suppress(RedisError):  # the delivery was handled; only the count is lost
+            metrics.record_delivery(redis, event, outcome.outcome)
     log.info("delivery %s: %s -> %s", delivery, event, outcome.outcome)
     body: dict[str, Any] = {"delivery": delivery, "event": event, "outcome": outcome.outcome}
     body.update(outcome.detail or {})
-    return jsonify(body), outcome.status
+    return Response(json.dumps(body), mimetype="application/json"), outcome.status

@@ -6,10 +6,16 @@
 
 Each gunicorn worker process calls the factory once (the app is not preloaded),
 so every process opens its own Redis and database connections.
+
+The factory ends with `gc.freeze()`: the ~150,000 objects that importing Flask,
+SQLAlchemy, rq and the bot create live as long as the process, and without it
+the garbage collector's occasional full collection scans them all, a pause of
+tens of milliseconds for whichever webhook deliveries are waiting behind it.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 
@@ -40,4 +46,7 @@ def create_app_from_env(env: Mapping[str, str] | None = None) -> Flask:
     redis = web_redis(settings.redis_url)
     db = Database(settings.database_url)
     db.create_all()
-    return create_app(settings, redis=redis, queue=analysis_queue(settings, redis), db=db)
+    app = create_app(settings, redis=redis, queue=analysis_queue(settings, redis), db=db)
+    gc.collect()
+    gc.freeze()  # what start-up made stays: full collections no longer scan it (see above)
+    return app
