@@ -41,12 +41,13 @@ from rq import get_current_job
 from rq.job import Job
 
 from bot.db import ProvenFix
-from bot.events import WRITE_ASSOCIATIONS
 from bot.git_remote import auth_environment, can_push, git_failure, token_text
 from bot.github_api import github_errors
 from bot.job_context import CONTEXT, JobContext
 from bot.job_errors import JobFailed, classify_failure
-from bot.queue import ApplyRequest, TransientError, save_meta
+from bot.job_requests import ApplyRequest
+from bot.permissions import WRITE_ASSOCIATIONS
+from bot.queue import TransientError, save_meta
 from jobs.generation.edits import EditError, apply_candidates, parse_error
 from jobs.model import Candidate, SuggestionKind
 

@@ -15,18 +15,14 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from bot.check_summary import APPLY_ACTION_ID
 from bot.db import Database, record_installation, upsert_repository
 from bot.delivery import DeliveryClaim
-from bot.queue import (
-    AnalysisQueue,
-    ApplyRequest,
-    CommentReaction,
-    JobRequest,
-    PullRequestTarget,
-)
+from bot.job_requests import ApplyRequest, CommentReaction, JobRequest, PullRequestTarget
+from bot.permissions import PermissionPolicy
+from bot.queue import AnalysisQueue
 from bot.settings import BotSettings
 
 log = logging.getLogger("provenfix.webhook")
@@ -34,35 +30,8 @@ log = logging.getLogger("provenfix.webhook")
 ANALYZE_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
 CANCEL_ACTIONS = frozenset({"closed"})
 RERUN_ACTION_IDS = frozenset({"provenfix-rerun", "rerun"})
-WRITE_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 COMMAND_RE = re.compile(r"^/provenfix[ \t]+(?P<command>[a-z-]+)(?:[ \t]+(?P<arg>\S+))?[ \t]*$")
 RULE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}$")
-
-
-class PermissionPolicy(Protocol):
-    """Who may run `/provenfix` commands on a repository."""
-
-    def can_write(self, repository: str, login: str, author_association: str) -> bool: ...
-
-
-class AuthorAssociationPolicy:
-    """Write access as GitHub reports it in the payload: the repository's owner, a member
-    of its organization, or an invited collaborator. Answers without calling GitHub."""
-
-    def can_write(self, repository: str, login: str, author_association: str) -> bool:
-        return author_association.upper() in WRITE_ASSOCIATIONS
-
-
-class CollaboratorPermissionPolicy:
-    """Asks GitHub (`GET /repos/{repo}/collaborators/{login}/permission`) through a
-    callable, e.g. one that uses an installation client; stricter than the association
-    (an organization member may have read access only), at the price of an API call."""
-
-    def __init__(self, permission_of: Callable[[str, str], str]) -> None:
-        self._permission_of = permission_of  # (repository full name, login) -> permission
-
-    def can_write(self, repository: str, login: str, author_association: str) -> bool:
-        return self._permission_of(repository, login) in ("admin", "maintain", "write")
 
 
 class BadPayload(Exception):

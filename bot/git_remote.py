@@ -16,7 +16,8 @@ import git
 
 from bot.github_api import redact
 from bot.job_errors import NETWORK_HINTS, JobFailed
-from bot.queue import JobRequest, TransientError
+from bot.job_requests import JobRequest
+from bot.queue import TransientError
 
 __all__ = ["auth_environment", "can_push", "fetch_pull_request", "git_failure", "token_text"]
 

@@ -54,18 +54,10 @@ from bot.job_context import (
     installed_context,
 )
 from bot.job_errors import JobFailed, classify_failure
+from bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
 from bot.progress_sender import ProgressSender
 from bot.publish import PublishOptions
-from bot.queue import (
-    AnalysisQueue,
-    CommentReaction,
-    JobRequest,
-    PullRequestTarget,
-    Superseded,
-    TransientError,
-    is_superseded,
-    save_meta,
-)
+from bot.queue import AnalysisQueue, Superseded, TransientError, is_superseded, save_meta
 from bot.run_records import RunRecords
 from jobs.errors import ConfigError
 from jobs.factory import ValidationOptions

@@ -17,8 +17,8 @@ from github import Github
 
 from bot.db import Database
 from bot.job_errors import classify_failure
+from bot.job_requests import JobRequest
 from bot.publish import PublishOptions, PublishResult
-from bot.queue import JobRequest
 from bot.settings import BotSettings, SettingsError, load_settings
 from jobs.factory import ValidationOptions, build_pipeline
 from jobs.generation.model.config import open_model

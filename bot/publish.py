@@ -5,7 +5,7 @@ evidence, annotations on the findings that have no proven fix on the diff, and
 the reason for anything that could not be posted. Its conclusion is `failure`
 when a finding has severity error, `success` when there is no finding and the
 repository's configuration was valid, and `neutral` otherwise. Its `external_id`
-is the job id (bot.queue.analysis_job_id), so a check-run event names the job.
+is the job id (bot.job_requests.analysis_job_id), so a check-run event names the job.
 With at least one proven fix, and when the installation may push
 (`PublishOptions.apply_action`: the token has Contents: write), it offers the
 "Apply proven fixes" button (bot.apply_fixes).

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -40,6 +39,12 @@ from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from bot.delivery import SUBMIT_SCRIPT, DeliveryClaim, JobTemplate, encoded
+from bot.job_requests import (
+    ApplyRequest,
+    CommentReaction,
+    JobRequest,
+    PullRequestTarget,
+)
 from bot.metrics import DELIVERIES_KEY
 from bot.settings import BotSettings
 from jobs.errors import ProvenFixError
@@ -65,96 +70,6 @@ class Superseded(ProvenFixError):  # a signal rather than a failure
     """A newer push or the pull request's closing replaced the running job."""
 
 
-@dataclass(frozen=True)
-class JobRequest:
-    """Everything a worker needs to analyze one pull request head (no secrets)."""
-
-    installation_id: int
-    repository_id: int
-    owner: str
-    repo: str
-    number: int
-    head_sha: str
-    base_sha: str
-    base_ref: str
-    default_branch: str
-    clone_url: str  # the base repository; the head is fetched as refs/pull/N/head
-    trigger: str  # e.g. "pull_request.opened", "check_run.rerequested"
-    delivery_id: str = ""
-    sender: str = ""
-    updated_at: str = ""  # the pull request's updated_at (ISO 8601): orders deliveries
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.owner}/{self.repo}"
-
-    @property
-    def job_id(self) -> str:
-        return analysis_job_id(self.repository_id, self.number, self.head_sha)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JobRequest:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass(frozen=True)
-class PullRequestTarget:
-    """A pull request known by number only (a comment command): the worker looks up its head."""
-
-    installation_id: int
-    repository_id: int
-    owner: str
-    repo: str
-    number: int
-    default_branch: str
-    clone_url: str
-    trigger: str
-    delivery_id: str = ""
-    sender: str = ""
-
-
-@dataclass(frozen=True)
-class CommentReaction:
-    """Acknowledge a command: a reaction (`+1`, `eyes`…) on the comment that gave it."""
-
-    installation_id: int
-    owner: str
-    repo: str
-    comment_id: int
-    content: str
-
-
-@dataclass(frozen=True)
-class ApplyRequest:
-    """ "Apply proven fixes" was clicked on the check run of `head_sha` (no secrets)."""
-
-    installation_id: int
-    repository_id: int
-    owner: str
-    repo: str
-    number: int
-    head_sha: str  # the head the check run analyzed
-    check_run_id: int
-    clone_url: str
-    app_slug: str  # the commit's author is `<slug>[bot]`
-    sender: str  # who clicked (the co-author)
-    sender_id: int
-    write_access: bool  # the webhook's permission policy vouched for the sender
-    delivery_id: str = ""
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.owner}/{self.repo}"
-
-    @property
-    def job_id(self) -> str:
-        return f"provenfix-apply-{self.repository_id}-{self.number}-{self.head_sha}"
-
-
 def _description(request: JobRequest) -> str:
     return f"analyze {request.full_name}#{request.number}@{request.head_sha[:10]}"
 
@@ -178,10 +93,6 @@ class Submitted:
 
 def analysis_queue(settings: BotSettings, redis: Redis) -> Queue:
     return Queue(settings.queue_name, connection=redis, default_timeout=settings.job_timeout_s)
-
-
-def analysis_job_id(repository_id: int, number: int, head_sha: str) -> str:
-    return f"provenfix-{repository_id}-{number}-{head_sha}"
 
 
 def pr_key(repository_id: int, number: int) -> str:

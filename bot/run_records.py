@@ -8,8 +8,8 @@ import logging
 from collections.abc import Sequence
 
 from bot.db import Database, PostedSuggestion, Run, record_proven_fixes, upsert_repository, utcnow
+from bot.job_requests import JobRequest
 from bot.publish import PublishResult
-from bot.queue import JobRequest
 from jobs.model import Report, Suggestion
 
 __all__ = ["RunRecords", "posted_suggestions"]

@@ -47,12 +47,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from bot import metrics
 from bot.db import Database
 from bot.delivery import DELIVERY_KEY, DeliveryClaim
-from bot.events import (
+from bot.events import BadPayload, EventHandler, Outcome
+from bot.permissions import (
     AuthorAssociationPolicy,
-    BadPayload,
     CollaboratorPermissionPolicy,
-    EventHandler,
-    Outcome,
     PermissionPolicy,
 )
 from bot.queue import AnalysisQueue

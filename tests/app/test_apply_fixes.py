@@ -22,8 +22,8 @@ from bot.check_summary import APPLY_ACTION_ID
 from bot.db import Database
 from bot.github_api import GitHubApp
 from bot.job_context import installed_context
+from bot.job_requests import analysis_job_id
 from bot.publish import Publisher, PullRequestRef
-from bot.queue import analysis_job_id
 
 
 def deliver(standin: GitHubStandIn, web: FlaskClient, event: str, payload: Any) -> Any:

@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, select, text
 
 from bot import metrics
 from bot.db import Database, IgnoredRule, Installation, PostedSuggestion, Repository, Run
-from bot.queue import AnalysisQueue, JobRequest
+from bot.job_requests import JobRequest
+from bot.queue import AnalysisQueue
 from bot.settings import BotSettings
 from bot.webapp import create_app
 

@@ -29,7 +29,7 @@ from bot.git_remote import fetch_pull_request, token_text
 from bot.github_api import GitHubApp
 from bot.job_context import installed_context
 from bot.job_errors import JobFailed
-from bot.queue import JobRequest
+from bot.job_requests import JobRequest
 
 
 def suggestion_comments(standin: GitHubStandIn) -> list[dict[str, object]]:

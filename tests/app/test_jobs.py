@@ -31,8 +31,9 @@ from sqlalchemy import select
 from bot import metrics
 from bot.db import Database, Run
 from bot.job_context import JobContext, installed_context
+from bot.job_requests import JobRequest, PullRequestTarget
 from bot.publish import PublishOptions
-from bot.queue import AnalysisQueue, JobRequest, PullRequestTarget, TransientError
+from bot.queue import AnalysisQueue, TransientError
 from bot.settings import BotSettings
 from jobs.errors import ToolFailure
 from jobs.factory import ValidationOptions

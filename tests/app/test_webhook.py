@@ -31,12 +31,8 @@ from werkzeug.serving import make_server
 
 from bot.db import Database, IgnoredRule, Installation, Repository
 from bot.delivery import timestamp
-from bot.queue import (
-    CommentReaction,
-    JobRequest,
-    PullRequestTarget,
-    is_superseded,
-)
+from bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
+from bot.queue import is_superseded
 
 REPO_ID = 186853002  # Codertocat/Hello-World in the examples
 SHA_A = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"

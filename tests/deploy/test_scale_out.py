@@ -20,7 +20,8 @@ from github_standin import GitHubStandIn
 from redis import Redis
 from rq.job import Job, JobStatus
 
-from bot.queue import AnalysisQueue, JobRequest, analysis_queue
+from bot.job_requests import JobRequest
+from bot.queue import AnalysisQueue, analysis_queue
 from bot.settings import load_settings
 
 PROVENFIX = str(Path(sys.executable).parent / "provenfix")
