@@ -39,6 +39,7 @@ from github import Github
 from github.Repository import Repository
 from rq import get_current_job
 from rq.job import Job
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import ProvenFix
 from bot.git_remote import auth_environment, can_push, git_failure, token_text
@@ -165,6 +166,18 @@ class _Apply:
             )
         self.job.meta["pushed"] = applied.sha
         save_meta(self.job)
+        try:
+            self.context.database.record_application(
+                request.repository_id,
+                request.number,
+                request.head_sha,
+                applied.sha,
+                request.sender,
+                applied.fixes,
+                applied.left_out,
+            )
+        except SQLAlchemyError:  # the push stands; only the record of it is lost
+            log.exception("%s: could not record the applied fixes", self.job.id)
         count = len(applied.fixes)
         text = (
             f"Applied {count} proven fix{'es' if count != 1 else ''} in `{applied.sha[:10]}` "

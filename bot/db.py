@@ -138,6 +138,22 @@ class ProvenFix(Base):
     reliability: Mapped[float] = mapped_column(Float)
 
 
+class FixApplication(Base):
+    """One press of "Apply proven fixes" that pushed a commit: which fixes, by whom."""
+
+    __tablename__ = "fix_applications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    pr_number: Mapped[int] = mapped_column(Integer)
+    head_sha: Mapped[str] = mapped_column(String(64))  # the analyzed head the fixes were for
+    pushed_sha: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(255))
+    suggestion_ids: Mapped[str] = mapped_column(Text)  # space separated, the applied ones
+    left_out: Mapped[str] = mapped_column(Text, default="")  # one "path:lines: why" a line
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class IgnoredRule(Base):
     """`/provenfix ignore <rule>`: a rule this repository switched off for later runs."""
 
@@ -208,6 +224,39 @@ class Database:
                 return False
             s.add(IgnoredRule(repository_id=repository_id, rule_id=rule_id, created_by=by))
             return True
+
+    def record_application(
+        self,
+        repository_id: int,
+        number: int,
+        head_sha: str,
+        pushed_sha: str,
+        sender: str,
+        applied: Sequence[ProvenFix],
+        left_out: Sequence[str],
+    ) -> None:
+        with self.session() as s:
+            s.add(
+                FixApplication(
+                    repository_id=repository_id,
+                    pr_number=number,
+                    head_sha=head_sha,
+                    pushed_sha=pushed_sha,
+                    sender=sender,
+                    suggestion_ids=" ".join(f.suggestion_id for f in applied),
+                    left_out="\n".join(left_out),
+                )
+            )
+
+    def applications(self, repository_id: int, number: int) -> list[FixApplication]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(FixApplication)
+                .where(FixApplication.repository_id == repository_id)
+                .where(FixApplication.pr_number == number)
+                .order_by(FixApplication.id)
+            )
+            return list(rows)
 
     def proven_fixes(self, repository_id: int, number: int, head_sha: str) -> list[ProvenFix]:
         """The proven fixes of the latest completed run of that head, best first."""

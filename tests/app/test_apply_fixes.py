@@ -83,6 +83,9 @@ def test_the_button_commits_every_proven_fix_and_the_next_push_marks_them_applie
         assert message.startswith("Apply 1 proven fix from ProvenFix")
         assert "Co-authored-by: octo <583231+octo@users.noreply.github.com>" in message
         assert f": {RULE} (reliability" in message
+        (record,) = db.applications(opened["repository"]["id"], 1)
+        assert (record.head_sha, record.pushed_sha, record.sender) == (head, pushed, "octo")
+        assert record.suggestion_ids and record.left_out == ""
         pushes = [r for r in standin.git_requests if "receive-pack" in r.path]
         assert pushes and all(r.status == 200 for r in pushes)
         (check,) = standin.check_runs
