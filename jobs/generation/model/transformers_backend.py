@@ -269,11 +269,31 @@ def _quantize_int8(torch: Any, model: Any) -> Any:
     with warnings.catch_warnings():
         # torch.ao announces its move to torchao; the pinned torch 2.13 has it all
         warnings.filterwarnings("ignore", message=r"torch\.(ao\.quantization is|quantize_per_)")
+        from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        return quantize_dynamic(  # type: ignore[no-untyped-call]
+        model = quantize_dynamic(  # type: ignore[no-untyped-call]
             model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True
         )
+    _own_memory(torch, model, QuantizedLinear)
+    return model
+
+
+def _own_memory(torch: Any, model: Any, quantized_linear: type[Any]) -> None:
+    """Copy what quantization left in float (embeddings, norms, biases) out of the memory-
+    mapped checkpoint: while one tensor views it, the whole mapping stays (the 1.5B: 8.2 GB
+    resident after loading; 3.4 GB once released)."""
+    with torch.no_grad():
+        module: Any
+        for module in model.modules():
+            if isinstance(module, quantized_linear):
+                weight, bias = module._weight_bias()
+                module.set_weight_bias(weight, None if bias is None else bias.clone())
+            for name, buffer in list(module._buffers.items()):
+                if buffer is not None:
+                    module._buffers[name] = buffer.clone()
+        for parameter in model.parameters():
+            parameter.data = parameter.data.clone()
 
 
 def cache_keyword(model: Any) -> str:
