@@ -24,32 +24,10 @@ from typing import Any
 from github_standin import GitHubStandIn
 from github_standin.webhooks import retarget, validate_payload
 from repo_support import SHARED, FileTree, GitRepo, MakeRepo
+from stats_repo import BASE, HEAD, TESTS
 
 EXAMPLES = SHARED / "github-contract" / "webhooks" / "examples"
 OWNER, NAME, NUMBER = "octo", "stats", 1
-RULE = "comparison-to-none-eq"
-
-BASE = """def mean(values):
-    total = 0
-    for v in values:
-        total = total + v
-    return total / len(values)
-
-
-def is_missing(value):
-    return value is None
-"""
-HEAD = BASE.replace("    return value is None\n", "    result = value == None\n    return result\n")
-TESTS = """from stats import is_missing, mean
-
-
-def test_mean():
-    assert mean([1, 2, 3]) == 2
-
-
-def test_missing():
-    assert is_missing(None) and not is_missing(0)
-"""
 
 
 def env_probe(dump: Path) -> str:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import docker
 import pytest
-from action_support import RULE, TESTS, MakeRunner, files_containing
+from action_support import MakeRunner, files_containing
 from github_standin import GitHubStandIn
+from stats_repo import RULE, TESTS
 
 from jobs.sandbox.engine import connect_docker
 from jobs.sandbox.errors import SandboxUnavailable

@@ -16,7 +16,6 @@ from action_support import (
     NAME,
     NUMBER,
     OWNER,
-    RULE,
     MakeRunner,
     basic_header,
     env_probe,
@@ -24,6 +23,7 @@ from action_support import (
 )
 from github_standin import GitHubStandIn
 from repo_support import PROJECT_ROOT, GitRepo
+from stats_repo import RULE
 
 PROVENFIX = PROJECT_ROOT / ".venv" / "bin" / "provenfix"
 NO_DOCKER = "unix:///nonexistent/docker.sock"

@@ -20,13 +20,14 @@ import pytest
 from app_support import APP_ID, SECRET, TEST_QUEUE, Deliver, MakeApp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from e2e_support import BASE, CONFIG, HEAD, RULE, TESTS
+from e2e_support import CONFIG
 from flask import Flask
 from flask.testing import FlaskClient
 from github_standin import GitHubStandIn
 from redis import Redis
 from repo_support import GitRepo, MakeRepo
 from rq import Queue
+from stats_repo import BASE, HEAD, RULE, TESTS
 
 from bot.db import Database
 from bot.settings import BotSettings, load_settings

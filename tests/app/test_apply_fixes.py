@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from app_support import SECRET
-from e2e_support import CONFIG, RULE, fast_context, work
+from e2e_support import CONFIG, fast_context, work
 from flask.testing import FlaskClient
 from github_standin.server import GitHubStandIn
 from redis import Redis
 from repo_support import GitRepo
 from rq import Queue
 from rq.job import Job, JobStatus
+from stats_repo import RULE
 
 from bot.check_summary import APPLY_ACTION_ID
 from bot.db import Database

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from app_support import SECRET, example
-from e2e_support import CONFIG, RULE, fast_context, work
+from e2e_support import CONFIG, fast_context, work
 from flask.testing import FlaskClient
 from github_standin.server import GitHubStandIn
 from github_standin.webhooks import retarget
@@ -23,6 +23,7 @@ from repo_support import GitRepo
 from rq import Queue
 from rq.job import Job, JobStatus
 from sqlalchemy import select
+from stats_repo import RULE
 
 from bot.db import Database, PostedSuggestion, Run
 from bot.git_remote import fetch_pull_request, token_text
