@@ -13,7 +13,7 @@ start + i/rate whatever happened to the earlier ones, each on its own
 connection (gunicorn's sync workers close it after every answer), and its
 latency runs from when it was due to its last byte, so a stalled server is
 charged for the requests queued behind it. The deliveries are GitHub's real
-`pull_request.synchronize` example (/work/shared/github-contract), each a new
+`pull_request.synchronize` example (tests/fixtures/github-contract), each a new
 head of its own pull request (so each enqueues a job, the path that costs the
 most), signed, with a unique X-GitHub-Delivery.
 
@@ -61,8 +61,8 @@ from redis.exceptions import RedisError
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-EXAMPLE = Path(
-    "/work/shared/github-contract/webhooks/examples/pull_request/synchronize.payload.json"
+EXAMPLE = (
+    ROOT / "tests/fixtures/github-contract/webhooks/examples/pull_request/synchronize.payload.json"
 )
 TARGET_P99_MS = 20.0
 TARGET_RATIO = 1.3

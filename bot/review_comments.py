@@ -8,7 +8,7 @@ state marker `<!-- provenfix:state=applied|outdated at=<sha> -->` and its
 
 GitHub's review *threads* are not resolved: resolving one needs the GraphQL
 `resolveReviewThread` mutation, which is outside the REST contract the bot is held
-to (/work/shared/github-contract). The edited comment is the signal instead.
+to (tests/fixtures/github-contract). The edited comment is the signal instead.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.snapshot import Snapshot
 from jobs.validation.probe import CoverageMap
 from jobs.validation.selection import selection_scope
-from jobs.validation.validator import Timing
 
 
 def after_region(cand: Candidate) -> LineRange:
@@ -35,9 +34,9 @@ def collect_evidence(
     scratch: Path,
     *,
     coverage: CoverageMap | None = None,
-    selected: Mapping[str, frozenset[str]] | None = None,
-    timings: Mapping[str, Timing] | None = None,
+    passing: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, Evidence]:
+    """`passing`: per candidate, the tests that genuinely passed with it (exercised lines)."""
     patched: dict[str, str] = {}
     targets: list[str] = []
     for index, cand in enumerate(candidates):
@@ -65,8 +64,7 @@ def collect_evidence(
         if versions is None or cand.id not in patched:
             continue
         before = cand.lines
-        tests = (selected or {}).get(cand.id, frozenset())
-        timing = (timings or {}).get(cand.id)
+        tests = (passing or {}).get(cand.id, frozenset())
         evidence[cand.id] = Evidence(
             region_lines_before=before.end - before.start + 1,
             region_lines_after=after_region(cand).end - after_region(cand).start + 1,
@@ -79,9 +77,6 @@ def collect_evidence(
             complexity_before=_complexity(versions.head.text, before),
             complexity_after=_complexity(patched[cand.id], after_region(cand)),
             coverage=_coverage(versions.head.text, cand, snapshot, coverage, tests),
-            seconds_before=timing.median_before if timing else None,
-            seconds_after=timing.median_after if timing else None,
-            faster=timing.faster if timing else False,
             rules_after=frozenset(after_rules.get(cand.id, ())),
         )
     return evidence
@@ -109,10 +104,12 @@ def _coverage(
     coverage: CoverageMap | None,
     tests: Iterable[str],
 ) -> float | None:
-    """Share of the statements in the candidate's selection scope the tests execute."""
+    """Share of the statements the candidate replaces that the (passing) tests execute."""
     if coverage is None:
         return None
-    statements = _statement_lines(text, selection_scope(cand, snapshot, coverage))
+    statements = _statement_lines(text, cand.lines) or _statement_lines(
+        text, selection_scope(cand, snapshot, coverage)
+    )
     if not statements:
         return None
     covered = coverage.covered_lines(cand.path, statements, tests)

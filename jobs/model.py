@@ -145,6 +145,37 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class ReplayEvidence:
+    """Recorded calls into the changed function(s), replayed against head and the candidate."""
+
+    functions: tuple[str, ...]  # qualified names replayed
+    calls_recorded: int  # calls the baseline's tests made into them
+    calls_replayed: int  # distinct recorded calls replayed on both sides
+    not_replayable: int  # arguments that are not plain data, or head answered differently
+    inputs_generated: int  # hypothesis inputs replayed (behaviour-preserving candidates)
+    calls_changed: int  # calls whose result, exception or argument mutation differ
+    example: str = ""  # one call: `f(1)`: 2 → 3 (a counterexample, or a repair's effect)
+
+
+@dataclass(frozen=True)
+class SpeedEvidence:
+    """The changed function timed on the replayed calls, head vs candidate, interleaved."""
+
+    speedup: float  # head time / candidate time, geometric mean over rounds
+    low: float  # 95% confidence interval of the speed-up
+    high: float
+    rounds: int
+    calls: int
+
+    @property
+    def significant(self) -> bool:
+        return self.low >= SIGNIFICANT_SPEEDUP
+
+
+SIGNIFICANT_SPEEDUP = 1.1  # the lower bound a speed-up claim needs
+
+
+@dataclass(frozen=True)
 class Validation:
     status: ValidationStatus
     tests_selected: int = 0
@@ -155,6 +186,11 @@ class Validation:
     flaky_tests: tuple[str, ...] = ()
     duration_s: float = 0.0
     detail: str = ""
+    # tests whose call phase passed and checked something, in every run with the candidate
+    passing_tests: tuple[str, ...] = ()
+    runs: int = 0  # sessions of the selected tests with the candidate applied
+    replay: ReplayEvidence | None = None
+    speed: SpeedEvidence | None = None
 
     @classmethod
     def not_run(cls, detail: str) -> Validation:
@@ -176,6 +212,7 @@ class ScoreComponents:
     complexity_after: float
     performance_efficiency: float | None
     coverage: float | None
+    confidence: float = 0.0  # how much of the region the evidence covers (docs/scoring.md)
 
 
 @dataclass(frozen=True)

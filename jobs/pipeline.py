@@ -98,19 +98,21 @@ class Pipeline:
                         self._stages.rescanner,
                         scratch / "rescan",
                         coverage=outcome.coverage,
-                        selected=outcome.selected,
-                        timings=outcome.timings,
+                        passing={
+                            c.id: frozenset(outcome.verdicts[c.id].passing_tests) for c in proven
+                        },
                     )
                     if self._stages.rescanner is not None and proven
                     else {}
                 )
-                suggestions = assemble_suggestions(
+                suggestions, turned_away = assemble_suggestions(
                     candidates,
                     findings,
                     outcome.verdicts,
                     evidence,
                     weights=self._settings.weights,
                     complexity_threshold=self._settings.complexity_threshold,
+                    changed={f.path: f.added for f in change.files},
                 )
         findings.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
         return Report(
@@ -128,6 +130,7 @@ class Pipeline:
                     *snapshot.skipped,
                     *(s for p in parts for s in p.skipped),
                     *outcome.skipped,
+                    *turned_away,
                     *self._dropped(),
                 ]
             ),

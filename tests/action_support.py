@@ -6,7 +6,8 @@ The pull request lives in a real git repository that the GitHub stand-in serves
 (API and smart HTTP). The runner's checkout is what `actions/checkout` leaves by
 default: one commit of the base branch, shallow, optionally with a persisted
 `http.<server>/.extraheader`. The event is octokit's recorded `pull_request`
-`opened` payload from /work/shared, pointed at that repository and its commits.
+`opened` payload from the vendored contract (tests/fixtures/github-contract),
+pointed at that repository and its commits.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from typing import Any
 
 from github_standin import GitHubStandIn
 from github_standin.webhooks import retarget, validate_payload
-from repo_support import SHARED, FileTree, GitRepo, MakeRepo
+from repo_support import CONTRACT, FileTree, GitRepo, MakeRepo
 from stats_repo import BASE, HEAD, TESTS
 
-EXAMPLES = SHARED / "github-contract" / "webhooks" / "examples"
+EXAMPLES = CONTRACT / "webhooks" / "examples"
 OWNER, NAME, NUMBER = "octo", "stats", 1
 
 

@@ -62,7 +62,7 @@ def report_validator() -> Callable[[Any], None]:
 def github_standin() -> Iterator[GitHubStandIn]:
     """A running stand-in for api.github.com on 127.0.0.1 (a random free port).
 
-    Every request is checked against GitHub's contract (/work/shared/github-contract);
+    Every request is checked against GitHub's contract (tests/fixtures/github-contract);
     the test fails at teardown if the bot sent one that breaks it. A test that breaks
     the contract on purpose takes its violations with `standin.take_violations()`.
     """

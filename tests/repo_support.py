@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT_ROOT.parent / "shared"
-REPORT_SCHEMA = SHARED / "schemas" / "report-v1.schema.json"
+CONTRACT = PROJECT_ROOT / "tests" / "fixtures" / "github-contract"  # vendored, see SOURCE.md
+REPORT_SCHEMA = PROJECT_ROOT / "schemas" / "report-v2.schema.json"
 
 FileTree = Mapping[str, str | bytes | None]  # None deletes the file
 

@@ -1,6 +1,6 @@
 """`provenfix analyze` on a PR that adds a quadratic membership loop: the codemod's
-optimization is proven by the tests in the Docker sandbox and its speed-up is measured
-(interleaved timed runs of the covering tests), not claimed."""
+optimization is proven by the tests in the Docker sandbox, the recorded call replays identically,
+and its speed-up is micro-benchmarked on that call with a 95% interval, not claimed."""
 
 from __future__ import annotations
 
@@ -69,5 +69,11 @@ def test_a_quadratic_membership_loop_gets_a_measured_optimization(
     efficiency = fix["score"]["components"]["performance_efficiency"]
     assert efficiency is not None and efficiency > 0.5  # measured: several times faster
     assert fix["score"]["components"]["defect_density_after"] == 0
-    assert "covering tests ran" in fix["rationale"] and "x);" in fix["rationale"]
+    speed = fix["validation"]["speed"]
+    assert speed["significant"] and speed["low"] >= 1.1 and speed["rounds"] >= 3
+    assert f"{speed['speedup']:.2f}x (95% interval" in fix["rationale"]
+    replay = fix["validation"]["replay"]
+    assert replay["functions"] == ["missing_skus"] and replay["calls_replayed"] == 1
+    assert replay["calls_changed"] == 0 and "identical results" in fix["rationale"]
+    assert fix["validation"]["passing_tests"] == ["tests/test_inventory.py::test_missing_skus"]
     assert "hashable).." not in fix["rationale"]

@@ -1,13 +1,20 @@
-"""The report as JSON, per shared/schemas/report-v1.schema.json."""
+"""The report as JSON, per schemas/report-v2.schema.json (v1 is kept beside it)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from jobs.model import Finding, FunctionMetrics, Report, Suggestion
+from jobs.model import (
+    Finding,
+    FunctionMetrics,
+    ReplayEvidence,
+    Report,
+    SpeedEvidence,
+    Suggestion,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
@@ -79,6 +86,10 @@ def suggestion_to_dict(s: Suggestion) -> dict[str, Any]:
         "flaky_tests": list(v.flaky_tests),
         "duration_s": v.duration_s,
     }
+    validation["passing_tests"] = list(v.passing_tests)
+    validation["runs"] = v.runs
+    validation["replay"] = _replay(v.replay)
+    validation["speed"] = _speed(v.speed)
     if v.detail:
         validation["detail"] = v.detail
     c = sc.components
@@ -103,6 +114,7 @@ def suggestion_to_dict(s: Suggestion) -> dict[str, Any]:
                 "complexity_after": c.complexity_after,
                 "performance_efficiency": c.performance_efficiency,
                 "coverage": c.coverage,
+                "confidence": c.confidence,
             },
             "weights": {
                 "alpha": sc.weights.alpha,
@@ -111,6 +123,33 @@ def suggestion_to_dict(s: Suggestion) -> dict[str, Any]:
             },
         },
         "committable": s.committable,
+    }
+
+
+def _replay(r: ReplayEvidence | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {
+        "functions": list(r.functions),
+        "calls_recorded": r.calls_recorded,
+        "calls_replayed": r.calls_replayed,
+        "not_replayable": r.not_replayable,
+        "inputs_generated": r.inputs_generated,
+        "calls_changed": r.calls_changed,
+        "example": r.example,
+    }
+
+
+def _speed(sp: SpeedEvidence | None) -> dict[str, Any] | None:
+    if sp is None:
+        return None
+    return {
+        "speedup": sp.speedup,
+        "low": sp.low,
+        "high": sp.high,
+        "rounds": sp.rounds,
+        "calls": sp.calls,
+        "significant": sp.significant,
     }
 
 

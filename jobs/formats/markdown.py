@@ -47,7 +47,8 @@ def render_markdown(report: Report) -> str:
             )
         lines += ["", "</details>", ""]
     if report.skipped:
-        lines += [f"<details><summary>Not analyzed ({len(report.skipped)})</summary>", ""]
+        count = len(report.skipped)
+        lines += [f"<details><summary>Skipped: not analyzed or not posted ({count})</summary>", ""]
         lines += [f"- `{s.path}`: {s.reason}" for s in report.skipped]
         lines += ["", "</details>", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -31,7 +31,7 @@ def render_text(report: Report) -> str:
             f"{state}, reliability {s.score.reliability:.2f}"
         )
     if report.skipped:
-        out += ["", f"  not analyzed ({len(report.skipped)}):"]
+        out += ["", f"  skipped: not analyzed or not posted ({len(report.skipped)}):"]
         out += [f"    {s.path}: {s.reason}" for s in report.skipped]
     out += [
         "",

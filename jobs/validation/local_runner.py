@@ -4,7 +4,8 @@ This is the explicit in-runner mode of the GitHub Action (an ephemeral VM
 that already holds only this repository) and of `provenfix analyze
 --sandbox none`. It is not isolation: the tests run as the current user with
 the current Python. Only a scrubbed environment is passed, so the host's
-tokens never reach the tests.
+tokens never reach the tests. The driver and its stream are the same as in
+the sandbox (jobs.validation.testrun).
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from jobs.validation.probe import (
-    PROBE_DIR,
-    PROBE_MODULE,
-    RESULT_FILE,
-    ProbeResultError,
-    read_probe_result,
+from jobs.validation.testrun import (
+    Plan,
+    PlanRun,
+    TestRun,
+    collect_plan_run,
+    driver_command,
+    lay_out_probe,
+    run_tests,
 )
-from jobs.validation.testrun import TestRun
 
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
@@ -38,67 +40,53 @@ class SubprocessTestRunner:
         python: str = sys.executable,
         timeout_s: float = 600.0,
         pytest_args: Sequence[str] = (),
+        environ: dict[str, str] | None = None,
     ) -> None:
         self._scratch = scratch
         self._python = python
         self._timeout_s = timeout_s
         self._pytest_args = tuple(pytest_args)
+        source = os.environ if environ is None else environ
+        self._env = {key: source[key] for key in _KEPT_ENV if key in source}
         self._counter = itertools.count()
 
     def run(self, tree: Path, tests: Sequence[str] | None, *, coverage: bool) -> TestRun:
+        return run_tests(self, tree, tests, coverage=coverage)
+
+    def run_plan(self, tree: Path, plan: Plan) -> PlanRun:
         workdir = self._scratch / f"local-{next(self._counter)}"
         shutil.copytree(tree, workdir, symlinks=True, ignore=shutil.ignore_patterns(".git"))
-        probe_dir = workdir / PROBE_DIR
-        probe_dir.mkdir(exist_ok=True)
-        source = Path(__file__).with_name("probe_plugin.py")
-        (probe_dir / f"{PROBE_MODULE}.py").write_text(source.read_text(encoding="utf-8"))
-        env = {key: os.environ[key] for key in _KEPT_ENV if key in os.environ}
+        probe_dir = lay_out_probe(
+            workdir, plan, step_timeout_s=self._timeout_s, pytest_args=self._pytest_args
+        )
+        env = dict(self._env)
         env.update(
-            HOME=str(workdir / PROBE_DIR),
+            HOME=str(probe_dir),
             PYTHONDONTWRITEBYTECODE="1",
             PYTHONPATH=os.pathsep.join([str(probe_dir), str(workdir)]),
-            PROVENFIX_PROBE_OUT=str(probe_dir / RESULT_FILE),
-            PROVENFIX_PROBE_ROOT=str(workdir),
-            PROVENFIX_PROBE_COVER="1" if coverage else "0",
         )
-        command = [
-            self._python,
-            "-m",
-            "pytest",
-            "-p",
-            PROBE_MODULE,
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--no-header",
-            "-rN",
-            "--tb=native",
-            *self._pytest_args,
-            *(tests or ()),
-        ]
         started = time.monotonic()
         try:
             try:
-                subprocess.run(
-                    command,
+                proc = subprocess.run(
+                    driver_command(self._python),
                     cwd=workdir,
                     env=env,
                     capture_output=True,
-                    timeout=self._timeout_s,
+                    timeout=self._timeout_s * (len(plan.steps) + 1),
                     check=False,
                 )
-            except subprocess.TimeoutExpired:
-                return TestRun(
-                    None, f"timed out after {self._timeout_s:.0f} s", time.monotonic() - started
+            except subprocess.TimeoutExpired as exc:
+                stdout = (exc.stdout or b"").decode("utf-8", errors="replace")
+                return collect_plan_run(
+                    stdout, f"timed out after {exc.timeout:.0f} s", time.monotonic() - started
                 )
-            duration = time.monotonic() - started
-            try:
-                result = read_probe_result(workdir)
-            except ProbeResultError as exc:
-                return TestRun(None, str(exc), duration)
+            trouble = "" if proc.returncode == 0 else f"exit code {proc.returncode}"
+            if trouble and proc.stderr.strip():
+                tail = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()[-3:]
+                trouble += ": " + " | ".join(tail)
+            return collect_plan_run(
+                proc.stdout.decode("utf-8", errors="replace"), trouble, time.monotonic() - started
+            )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        detail = ""
-        if result.collect_errors:
-            detail = "collection error: " + result.collect_errors[0].strip().splitlines()[-1]
-        return TestRun(result, detail, duration)

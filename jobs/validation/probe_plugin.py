@@ -1,11 +1,19 @@
-"""pytest plugin that runs INSIDE the sandbox and records what the tests did.
+"""The pytest side of the probe. Runs INSIDE the sandbox, in a child of the driver.
 
-It is copied next to the checkout and loaded with `-p provenfix_probe`, so it
-must import nothing from ProvenFix. For every test it records the outcome and
-the call-phase duration; with PROVENFIX_PROBE_COVER=1 it also switches the
-coverage.py context per test, so the host learns which test executes which
-line (test impact selection). The result is one JSON file at
-$PROVENFIX_PROBE_OUT, written when the session ends.
+Copied beside the checkout as `provenfix_probe`, so it imports nothing from
+ProvenFix. Each record leaves the test process the moment it exists, as one
+JSON line on a pipe the driver opened before collection (see probe_driver.py):
+test code that runs later cannot rewrite it. Per test it records the outcome
+of each phase, xfail/xpass, the call phase's duration and how many checks ran
+during the call (passing `assert` statements through pytest's
+`pytest_assertion_pass` hook, unittest `assert*` methods, `pytest.raises`,
+`pytest.warns`). Interruptions (`pytest.exit`, Ctrl-C, internal errors) are
+recorded too; the session's end carries pytest's own counts.
+
+Optional: coverage.py contexts per test (which test runs which line), call
+recording into changed functions (probe_calls.Recorder), and replay mode
+(collect the selected tests for their import environment, then replay
+recorded calls instead of running the tests).
 """
 
 from __future__ import annotations
@@ -13,19 +21,99 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
+import unittest
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from jobs.validation import probe_calls as calls
+else:
+    try:
+        import provenfix_calls as calls
+    except ImportError:  # imported on the host (tests)
+        from jobs.validation import probe_calls as calls
+
 _MAX_MESSAGE = 4000
+PYTEST_OPTIONS = (
+    "-p",
+    "no:cacheprovider",
+    "-q",
+    "--no-header",
+    "-rN",
+    "--tb=native",  # long tracebacks make many failures slow; the last line is kept
+    "--maxfail=0",  # a repository's -x would leave tests unjudged
+    "-o",
+    "enable_assertion_pass_hook=true",
+)
 
 
-class _Probe:
-    def __init__(self, out: str, root: str, cover: bool) -> None:
-        self.out = out
+class Channel:
+    """JSON lines on a file descriptor, written whole."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        data = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
+        while data:
+            written = os.write(self.fd, data)
+            data = data[written:]
+
+
+class _Checks:
+    """Counts the checks made during the current test's call phase."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.in_call = False
+
+    def hit(self) -> None:
+        if self.in_call:
+            self.count += 1
+
+    def install(self) -> None:
+        for name in dir(unittest.TestCase):
+            if name.startswith(("assert", "fail")) and callable(getattr(unittest.TestCase, name)):
+                setattr(unittest.TestCase, name, self._counting(getattr(unittest.TestCase, name)))
+        for name in ("raises", "warns", "deprecated_call"):
+            if hasattr(pytest, name):
+                setattr(pytest, name, self._counting(getattr(pytest, name)))
+
+    def _counting(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        checks = self
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            checks.hit()
+            return function(*args, **kwargs)
+
+        counted.__name__ = getattr(function, "__name__", "check")
+        counted.__doc__ = function.__doc__
+        counted.__wrapped__ = function  # type: ignore[attr-defined]
+        return counted
+
+
+class Probe:
+    def __init__(
+        self,
+        emit: Channel,
+        root: str,
+        *,
+        cover: bool = False,
+        recorder: calls.Recorder | None = None,
+        replay: list[dict[str, Any]] | None = None,
+        head_texts: dict[str, str] | None = None,
+    ) -> None:
+        self.emit = emit
         self.root = os.path.realpath(root)
-        self.tests: dict[str, dict[str, Any]] = {}
-        self.collect_errors: list[dict[str, str]] = []
+        self.order: list[str] = []
+        self.current: dict[str, Any] | None = None
+        self.checks = _Checks()
+        self.checks.install()
+        self.recorder = recorder
+        self.replay = replay
+        self.head_texts = head_texts or {}
         self.started = time.monotonic()
         self.cov: Any = None
         if cover:
@@ -39,50 +127,102 @@ class _Probe:
             )
             self.cov.start()
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: object) -> Any:
-        if self.cov is not None:
-            self.cov.switch_context(item.nodeid)
-        yield
-        if self.cov is not None:
-            self.cov.switch_context("")
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        entry = self.tests.setdefault(report.nodeid, {"outcome": "passed", "duration": 0.0})
-        if report.when == "call":
-            entry["duration"] = round(report.duration, 6)
-        if report.failed:
-            # a failure in setup or teardown is an error, in the call a failure
-            entry["outcome"] = "failed" if report.when == "call" else "error"
-            entry["message"] = report.longreprtext[-_MAX_MESSAGE:]
-        elif report.skipped and entry["outcome"] == "passed":
-            entry["outcome"] = "skipped"
+    # --- collection ---------------------------------------------------------------------
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.collect_errors.append(
-                {"nodeid": report.nodeid, "message": report.longreprtext[-_MAX_MESSAGE:]}
+            self.emit(
+                {"t": "collect_error", "id": report.nodeid, "message": _text(report.longreprtext)}
             )
 
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        result: dict[str, Any] = {
-            "exitstatus": int(exitstatus),
-            "duration": round(time.monotonic() - self.started, 3),
-            "tests": self.tests,
-            "collect_errors": self.collect_errors,
-            "coverage": self._coverage(),
-        }
-        tmp = self.out + ".part"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(result, handle)
-        os.replace(tmp, self.out)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.emit({"t": "collected", "ids": [item.nodeid for item in session.items]})
 
-    def _coverage(self) -> dict[str, Any] | None:
-        if self.cov is None:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        if self.replay is None:
             return None
+        for spec in self.replay:
+            calls.replay(spec, self.head_texts.get(str(spec["path"]), ""), self.emit)
+        return True  # the tests were collected for their imports, not to run
+
+    # --- tests --------------------------------------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: object) -> Any:
+        self.current = {"id": item.nodeid, "phases": {}, "checks": 0, "duration": 0.0}
+        if self.cov is not None:
+            self.cov.switch_context(item.nodeid)
+        if self.recorder is not None:
+            self.recorder.start()
+        yield
+        if self.recorder is not None:
+            self.recorder.stop()
+        if self.cov is not None:
+            self.cov.switch_context("")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        self.checks.count, self.checks.in_call = 0, True
+        try:
+            yield
+        finally:
+            self.checks.in_call = False
+            if self.current is not None:
+                self.current["checks"] = self.checks.count
+
+    def pytest_assertion_pass(self, item: pytest.Item, lineno: int, orig: str, expl: str) -> None:
+        self.checks.hit()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        entry = self.current
+        if entry is None or entry["id"] != report.nodeid:
+            return
+        phase: dict[str, Any] = {"outcome": report.outcome}
+        if hasattr(report, "wasxfail"):
+            phase["xfail"] = True
+        if report.failed:
+            phase["message"] = _text(report.longreprtext)
+        if report.when == "call":
+            entry["duration"] = round(report.duration, 6)
+        entry["phases"][report.when] = phase
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: object) -> None:
+        entry = self.current
+        if entry is None or entry["id"] != nodeid:
+            return
+        self.order.append(nodeid)
+        self.emit({"t": "test", **entry})
+        self.current = None
+
+    # --- the end ------------------------------------------------------------------------
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.emit({"t": "interrupted", "reason": _text(str(excinfo.value) or excinfo.typename)})
+
+    def pytest_internalerror(self, excrepr: object, excinfo: object) -> None:
+        self.emit({"t": "interrupted", "reason": "internal error: " + _text(str(excrepr))})
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.cov is not None:
+            self.emit({"t": "coverage", **self._coverage()})
+        if self.recorder is not None:
+            self.emit({"t": "calls", "functions": self.recorder.report()})
+        self.emit(
+            {
+                "t": "finish",
+                "exitstatus": int(exitstatus),
+                "testsfailed": int(session.testsfailed),
+                "testscollected": int(session.testscollected),
+                "duration": round(time.monotonic() - self.started, 3),
+            }
+        )
+
+    def _coverage(self) -> dict[str, Any]:
         self.cov.stop()
         data = self.cov.get_data()
-        index = {nodeid: i for i, nodeid in enumerate(self.tests)}
+        index = {nodeid: i for i, nodeid in enumerate(self.order)}
         lines: dict[str, dict[str, list[int]]] = {}
         # lines run outside any test (imports, collection, session fixtures): a
         # change there can affect every test
@@ -104,16 +244,26 @@ class _Probe:
                 lines[rel] = per_line
             if unattributed:
                 outside[rel] = sorted(unattributed)
-        return {"order": list(self.tests), "lines": lines, "outside": outside}
+        return {"order": list(self.order), "lines": lines, "outside": outside}
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    out = os.environ.get("PROVENFIX_PROBE_OUT")
-    if out and not hasattr(config, "_provenfix_probe"):
-        probe = _Probe(
-            out,
-            os.environ.get("PROVENFIX_PROBE_ROOT", os.getcwd()),
-            os.environ.get("PROVENFIX_PROBE_COVER") == "1",
-        )
-        config._provenfix_probe = probe  # type: ignore[attr-defined]
-        config.pluginmanager.register(probe, "provenfix-probe-instance")
+def _text(value: str) -> str:
+    return value[-_MAX_MESSAGE:]
+
+
+def run_step(step: dict[str, Any], emit: Channel, root: str, head_texts: dict[str, str]) -> int:
+    """One pytest session as the plan's step describes it; returns pytest's exit code."""
+    recorder = None
+    if step.get("record"):
+        recorder = calls.Recorder(step["record"], root, int(step.get("max_calls", 200)))
+        recorder.install()
+    probe = Probe(
+        emit,
+        root,
+        cover=bool(step.get("cover")),
+        recorder=recorder,
+        replay=step.get("replay"),
+        head_texts=head_texts,
+    )
+    args = [*PYTEST_OPTIONS, *step.get("pytest_args", []), *step.get("tests", [])]
+    return int(pytest.main(args, plugins=[probe]))

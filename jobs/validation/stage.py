@@ -29,12 +29,12 @@ from jobs.tree import export_tree
 from jobs.validation.failures import failure_findings
 from jobs.validation.local_runner import SubprocessTestRunner
 from jobs.validation.probe import CoverageMap
+from jobs.validation.replay import plan_replay, record_targets
 from jobs.validation.selection import select_tests
-from jobs.validation.testrun import SandboxTestRunner, TestRunner
-from jobs.validation.validator import Baseline, Timing, Validator
+from jobs.validation.testrun import SandboxTestRunner, TestRunner, run_tests
+from jobs.validation.validator import Baseline, Case, Validator
 
 Progress = Callable[[str], None]
-MAX_TIMED_CANDIDATES = 5  # each costs 2 x 3 interleaved test runs
 
 
 class TestEnvironment(Protocol):
@@ -123,7 +123,6 @@ class ValidationOutcome:
     failure_findings: tuple[Finding, ...] = ()
     coverage: CoverageMap | None = None
     selected: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    timings: Mapping[str, Timing] = field(default_factory=dict)
     skipped: tuple[Skipped, ...] = ()
 
 
@@ -132,11 +131,11 @@ class ValidationStage:
         self,
         environment: TestEnvironment,
         *,
-        max_reruns: int = 2,
+        repeats: int = 3,
         progress: Progress = lambda _m: None,
     ) -> None:
         self._environment = environment
-        self._max_reruns = max_reruns
+        self._repeats = repeats
         self._progress = progress
 
     def start(
@@ -150,11 +149,11 @@ class ValidationStage:
         except EnvironmentInstallError as exc:
             raise NoTestEnvironment(f"install failure: {exc}") from None
         validator = Validator(
-            runner, scratch / "trees", max_reruns=self._max_reruns, progress=self._progress
+            runner, scratch / "trees", repeats=self._repeats, progress=self._progress
         )
         (scratch / "trees").mkdir(parents=True, exist_ok=True)
         self._progress("validate: baseline run of the whole test suite at head")
-        baseline = validator.baseline(head_tree)
+        baseline = validator.baseline(head_tree, record_targets(snapshot))
         if baseline.run.result is None:
             self._progress(f"validate: the test suite does not run at head: {baseline.run.detail}")
         return BaselineSession(head_tree, base_tree, runner, validator, baseline, snapshot)
@@ -190,27 +189,35 @@ class BaselineSession:
         self, candidates: Sequence[Candidate], targets: Mapping[str, frozenset[str]]
     ) -> ValidationOutcome:
         selected = select_tests(candidates, self._snapshot, self.baseline.coverage)
-        verdicts = self._validator.validate(
-            self._head_tree, self.baseline, candidates, selected, targets
-        )
-        timings: dict[str, Timing] = {}
-        optimizations = [
-            c
-            for c in candidates
-            if c.kind is SuggestionKind.OPTIMIZATION
-            and verdicts[c.id].status is ValidationStatus.PASSED
+        cases = [
+            Case(
+                cand,
+                selected.get(cand.id, frozenset()),
+                targets.get(cand.id, frozenset()),
+                plan_replay(
+                    cand,
+                    self._snapshot,
+                    self.baseline.recorded,
+                    preserving=not targets.get(cand.id),
+                    bench=cand.kind is SuggestionKind.OPTIMIZATION,
+                ),
+            )
+            for cand in candidates
         ]
-        for cand in optimizations[:MAX_TIMED_CANDIDATES]:
-            tests = sorted(selected[cand.id])
-            timing = self._validator.time_tests(self._head_tree, cand, tests)
-            if timing is not None:
-                timings[cand.id] = timing
+        verdicts = self._validator.validate(self._head_tree, self.baseline, cases)
+        skipped = tuple(
+            Skipped(test, "this test ended the test session (pytest.exit, os._exit); left out")
+            for test in self.baseline.left_out
+        )
         return ValidationOutcome(
-            verdicts=verdicts, coverage=self.baseline.coverage, selected=selected, timings=timings
+            verdicts=verdicts,
+            coverage=self.baseline.coverage,
+            selected=selected,
+            skipped=skipped,
         )
 
     def _passed_at_base(self, nodeids: list[str]) -> set[str]:
-        run = self._runner.run(self._base_tree, nodeids, coverage=False)
+        run = run_tests(self._runner, self._base_tree, nodeids)
         if run.result is None:
             return set()
         return {n for n, outcome in run.result.tests.items() if outcome.outcome == "passed"}

@@ -1,27 +1,74 @@
-"""Running a repository's tests on a tree, behind a one-method seam."""
+"""Running a repository's tests on a tree, behind a one-method seam.
+
+A run is a plan of steps executed by the in-sandbox driver in ONE process tree
+(one container): pytest sessions on the candidate's tree or with head's
+versions of the candidate's files laid back over it, each in a fresh child,
+plus replay steps. `run` is the one-step convenience.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from jobs.sandbox.runner import DockerSandbox
 from jobs.sandbox.settings import SANDBOX_GID, SANDBOX_UID, SandboxLimits
 from jobs.sandbox.workdir import prepare_workdir, remove_workdir
 from jobs.validation.probe import (
+    DRIVER_MODULE,
+    PLAN_FILE,
     PROBE_DIR,
-    PROBE_MODULE,
-    RESULT_FILE,
+    SANDBOX_MODULES,
     ProbeResult,
     ProbeResultError,
-    read_probe_result,
+    parse_stream,
 )
 
 REPO_MOUNT = "/work/repo"  # where the sandbox mounts the work directory
+MAX_RECORDED_CALLS = 200  # distinct calls kept per changed function
+STREAM_CAP_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RecordTarget:
+    """A function whose calls the baseline records: its head lines."""
+
+    path: str
+    qualname: str
+    line: int
+    end: int
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    path: str
+    qualname: str
+    module: str
+    calls: tuple[Any, ...]  # encoded [args, kwargs] lists
+    bench_rounds: int = 0
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    tests: tuple[str, ...] | None = None  # None: the whole suite
+    tree: str = "cand"  # "head": head's versions of the plan's files laid back for this step
+    cover: bool = False
+    record: tuple[RecordTarget, ...] = ()
+    replay: tuple[ReplaySpec, ...] | None = None  # collect `tests`, then replay instead
+    deselect: tuple[str, ...] = ()  # tests left out (they ended an earlier session)
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    head_versions: Mapping[str, str] = field(default_factory=dict)  # path -> head text
 
 
 @dataclass(frozen=True)
@@ -35,14 +82,111 @@ class TestRun:
         return self.result is not None and not self.result.collect_errors
 
 
+@dataclass(frozen=True)
+class PlanRun:
+    steps: Mapping[str, ProbeResult]
+    detail: str  # what went wrong around the whole run ("" if nothing)
+    duration_s: float
+
+    def step(self, name: str) -> TestRun:
+        result = self.steps.get(name)
+        if result is None:
+            return TestRun(None, self.detail or f"step {name} reported nothing", self.duration_s)
+        if result.invalid:
+            return TestRun(None, f"invalid run: {result.invalid}", self.duration_s)
+        detail = ""
+        if result.collect_errors:
+            detail = "collection error: " + _last_line(result.collect_errors[0])
+        return TestRun(result, detail, self.duration_s)
+
+
 class TestRunner(Protocol):
-    def run(self, tree: Path, tests: Sequence[str] | None, *, coverage: bool) -> TestRun:
-        """Run `tests` (node ids; None = the whole suite) on a copy of `tree`."""
+    def run_plan(self, tree: Path, plan: Plan) -> PlanRun:
+        """Run the plan's steps on a copy of `tree`, in one sandbox run."""
         ...
 
 
+def run_tests(
+    runner: TestRunner, tree: Path, tests: Sequence[str] | None, *, coverage: bool = False
+) -> TestRun:
+    """One pytest session: `tests` (node ids; None = the whole suite) on a copy of `tree`."""
+    step = Step("run", tuple(tests) if tests is not None else None, cover=coverage)
+    return runner.run_plan(tree, Plan((step,))).step("run")
+
+
+def lay_out_probe(
+    workdir: Path, plan: Plan, *, step_timeout_s: float, pytest_args: Sequence[str] = ()
+) -> Path:
+    """Put the driver, its modules, the plan and head's file versions under PROBE_DIR."""
+    probe_dir = workdir / PROBE_DIR
+    probe_dir.mkdir(exist_ok=True)
+    here = Path(__file__).parent
+    for source, target in SANDBOX_MODULES.items():
+        (probe_dir / target).write_text((here / source).read_text(encoding="utf-8"))
+    versions: dict[str, str] = {}
+    for index, (path, text) in enumerate(sorted(plan.head_versions.items())):
+        head_file = probe_dir / f"head-{index}.py"
+        head_file.write_text(text, encoding="utf-8")
+        versions[path] = f"{PROBE_DIR}/{head_file.name}"
+    (probe_dir / PLAN_FILE).write_text(
+        json.dumps(
+            {
+                "versions": versions,
+                "steps": [_step_json(s, step_timeout_s, pytest_args) for s in plan.steps],
+            }
+        ),
+        encoding="utf-8",
+    )
+    return probe_dir
+
+
+def driver_command(python: str = "python") -> list[str]:
+    return [python, "-m", DRIVER_MODULE, f"{PROBE_DIR}/{PLAN_FILE}"]
+
+
+def _step_json(step: Step, timeout_s: float, pytest_args: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": step.name,
+        "pytest_args": list(pytest_args),
+        "tree": step.tree,
+        "cover": step.cover,
+        "timeout_s": timeout_s,
+        "max_calls": MAX_RECORDED_CALLS,
+    }
+    if step.tests is not None:
+        out["tests"] = list(step.tests)
+    for nodeid in step.deselect:
+        out["pytest_args"] += ["--deselect", nodeid]
+    if step.record:
+        out["record"] = [
+            {"path": r.path, "qualname": r.qualname, "line": r.line, "end": r.end}
+            for r in step.record
+        ]
+    if step.replay is not None:
+        out["replay"] = [
+            {
+                "path": r.path,
+                "qualname": r.qualname,
+                "module": r.module,
+                "calls": list(r.calls),
+                "bench_rounds": r.bench_rounds,
+            }
+            for r in step.replay
+        ]
+    return out
+
+
+def collect_plan_run(stdout: str, trouble: str, duration_s: float) -> PlanRun:
+    """The per-step results of a run, or why there are none (`trouble`: how the run ended)."""
+    try:
+        steps = parse_stream(stdout)
+    except ProbeResultError as exc:
+        return PlanRun({}, f"{trouble}; {exc}" if trouble else str(exc), duration_s)
+    return PlanRun(steps, trouble, duration_s)
+
+
 class SandboxTestRunner:
-    """pytest with the probe plugin, in a hardened container, on a throw-away copy."""
+    """The driver in a hardened container, on a throw-away copy of the tree."""
 
     def __init__(
         self,
@@ -56,53 +200,33 @@ class SandboxTestRunner:
         self._sandbox = sandbox
         self._image = image
         self._scratch = scratch
-        self._limits = limits
+        base = limits or sandbox.settings.limits
+        # the stream carries coverage and recorded calls: more than a console's tail
+        self._limits = dataclasses.replace(
+            base, output_cap_bytes=max(base.output_cap_bytes, STREAM_CAP_BYTES)
+        )
         self._pytest_args = tuple(pytest_args)
         self._counter = itertools.count()
 
     def run(self, tree: Path, tests: Sequence[str] | None, *, coverage: bool) -> TestRun:
+        return run_tests(self, tree, tests, coverage=coverage)
+
+    def run_plan(self, tree: Path, plan: Plan) -> PlanRun:
         workdir = self._scratch / f"run-{next(self._counter)}"
         prepare_workdir(tree, workdir, exclude={".git", PROBE_DIR})
-        probe_dir = workdir / PROBE_DIR
-        probe_dir.mkdir()
-        source = Path(__file__).with_name("probe_plugin.py")
-        (probe_dir / f"{PROBE_MODULE}.py").write_text(source.read_text(encoding="utf-8"))
+        probe_dir = lay_out_probe(
+            workdir, plan, step_timeout_s=self._limits.timeout_s, pytest_args=self._pytest_args
+        )
         _open_to_sandbox(probe_dir)
-        command = [
-            "python",
-            "-m",
-            "pytest",
-            "-p",
-            PROBE_MODULE,
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--no-header",
-            "-rN",
-            "--tb=native",  # long tracebacks make many failures slow; the last line is kept
-            *self._pytest_args,
-            *(tests or ()),
-        ]
-        env = {
-            "PYTHONPATH": f"{REPO_MOUNT}/{PROBE_DIR}",
-            "PROVENFIX_PROBE_OUT": f"{REPO_MOUNT}/{PROBE_DIR}/{RESULT_FILE}",
-            "PROVENFIX_PROBE_ROOT": REPO_MOUNT,
-            "PROVENFIX_PROBE_COVER": "1" if coverage else "0",
-        }
+        env = {"PYTHONPATH": f"{REPO_MOUNT}/{PROBE_DIR}"}
         try:
-            outcome = self._sandbox.run(self._image, command, workdir, limits=self._limits, env=env)
-            try:
-                result = read_probe_result(workdir)
-            except ProbeResultError as exc:
-                tail = (outcome.stdout + outcome.stderr).strip().splitlines()[-5:]
-                detail = f"{outcome.reason}; {exc}" + (": " + " | ".join(tail) if tail else "")
-                return TestRun(None, detail, outcome.duration_s)
-            detail = ""
-            if result.collect_errors:
-                detail = "collection error: " + result.collect_errors[0].strip().splitlines()[-1]
-            elif outcome.timed_out or outcome.oom_killed:
-                detail = outcome.reason
-            return TestRun(result, detail, outcome.duration_s)
+            outcome = self._sandbox.run(
+                self._image, driver_command(), workdir, limits=self._limits, env=env
+            )
+            trouble = "" if outcome.ok else outcome.reason
+            if not outcome.ok and outcome.stderr.strip():
+                trouble += ": " + " | ".join(outcome.stderr.strip().splitlines()[-3:])
+            return collect_plan_run(outcome.stdout, trouble, outcome.duration_s)
         finally:
             remove_workdir(workdir)
 
@@ -113,3 +237,8 @@ def _open_to_sandbox(directory: Path) -> None:
             os.chown(path, SANDBOX_UID, SANDBOX_GID)
         else:
             path.chmod(0o777 if path.is_dir() else 0o666)
+
+
+def _last_line(message: str) -> str:
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "failed"

@@ -1,31 +1,45 @@
 """The validation protocol: prove candidates against the repository's own tests.
 
-1. A baseline run of the whole suite at head records each test's outcome and
-   which tests execute which lines.
-2. Each candidate is applied to a copy of head, parse-checked, and judged by
-   the tests that execute the lines it replaces (plus, for repairs, the failing
-   tests it targets). No covering test means `no_tests`, never `passed`.
-3. A test whose outcome changed is re-run (bounded); one that changes its mind
-   is flaky and counts neither as a regression nor as a fix.
-4. Candidates that touch disjoint lines share one run; a run with any
-   regression or unfixed target is split in halves until each candidate's
-   verdict comes from runs it can be blamed for, so the verdicts equal those
-   of validating one by one.
+1. A baseline session of the whole suite at head records each test's outcome,
+   which tests execute which lines, and the calls the tests make into the
+   changed functions. A test that ends the session (`pytest.exit`, `os._exit`)
+   is left out and the baseline run again, so one rogue test cannot hide the rest.
+2. Each candidate is applied to a copy of head and parse-checked. Its proof is
+   ONE sandbox run of the selected tests (in the full run's order): once with
+   head's version of the changed file laid back (once per selection: it does not
+   depend on the candidate), three times with the candidate, once more at head
+   when a selected test fails at head, then a replay of the recorded calls
+   against head and the candidate (see jobs.validation.replay). Selection must
+   not change an outcome:
+   a test that behaves otherwise alone than in the full run brings its whole
+   module, and a test whose head outcomes still disagree is flaky at head.
+3. Only a test whose call phase passed and checked something, in every run with
+   the candidate, is evidence. Skips, xfails, xpasses, assertion-free tests and
+   tests that failed already are not; a candidate with no evidence is
+   `no_tests`, never `passed`. A test that passed at head and fails in any run
+   with the candidate is a regression unless it was flaky at head. An invalid
+   session (interrupted, killed, counts that do not add up) is an error.
+4. Candidates touching disjoint lines and functions share one run; a run with
+   any rejected candidate is split in halves until each verdict comes from a run
+   its candidate can be blamed for. Optimizations run alone (they are timed).
 """
 
 from __future__ import annotations
 
 import shutil
-import statistics
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.generation.edits import EditError, apply_candidates, parse_error
-from jobs.model import Candidate, Validation, ValidationStatus
-from jobs.validation.probe import CoverageMap, TestOutcome
-from jobs.validation.testrun import TestRun, TestRunner
+from jobs.model import Candidate, SuggestionKind, Validation, ValidationStatus
+from jobs.validation.probe import CoverageMap, RecordedFunction, ReplayResult, TestOutcome
+from jobs.validation.replay import ReplayPlan, judge_replay
+from jobs.validation.testrun import Plan, RecordTarget, Step, TestRun, TestRunner
+from jobs.validation.verdicts import conclude, module_of
+
+REPEATS = 3  # sessions with the candidate; any failure rejects
+MAX_ENDING_TESTS = 3  # tests that end the baseline session, left out one by one
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,8 @@ class Baseline:
     run: TestRun
     outcomes: Mapping[str, TestOutcome]
     coverage: CoverageMap
+    recorded: tuple[RecordedFunction, ...] = ()
+    left_out: tuple[str, ...] = ()  # tests that ended the session, with why
 
     @property
     def failing(self) -> tuple[TestOutcome, ...]:
@@ -40,29 +56,30 @@ class Baseline:
 
 
 @dataclass(frozen=True)
-class Timing:
-    before_s: tuple[float, ...]
-    after_s: tuple[float, ...]
+class Case:
+    """One candidate and what judges it."""
+
+    candidate: Candidate
+    tests: frozenset[str]  # selected (see jobs.validation.selection)
+    targets: frozenset[str] = frozenset()  # failing tests a repair must make pass
+    replay: ReplayPlan | None = None
 
     @property
-    def median_before(self) -> float:
-        return statistics.median(self.before_s)
-
-    @property
-    def median_after(self) -> float:
-        return statistics.median(self.after_s)
-
-    @property
-    def faster(self) -> bool:
-        """Every run with the change beat every run without it: a speed-up we may claim."""
-        return max(self.after_s) < min(self.before_s)
+    def preserving(self) -> bool:
+        """Must behave as head does on every call (everything that is not a test repair)."""
+        return not self.targets
 
 
 @dataclass(frozen=True)
-class _Verdict:
-    outcomes: dict[str, TestOutcome] = field(default_factory=dict)
+class ProofRun:
+    tests: tuple[str, ...]
+    head: Mapping[str, TestOutcome]
+    runs: tuple[Mapping[str, TestOutcome], ...]  # one per repeat, with the candidate(s)
+    head_after: Mapping[str, TestOutcome] = field(default_factory=dict)  # head again, last
+    replays: tuple[ReplayResult, ...] = ()
     duration_s: float = 0.0
     error: str = ""
+    widened: frozenset[str] = field(default_factory=frozenset)  # modules run whole
 
 
 class Validator:
@@ -71,42 +88,47 @@ class Validator:
         runner: TestRunner,
         scratch: Path,
         *,
-        max_reruns: int = 2,
+        repeats: int = REPEATS,
         combine: bool = True,
         progress: Callable[[str], None] = lambda _m: None,
     ) -> None:
         self._runner = runner
         self._scratch = scratch
-        self._max_reruns = max_reruns
+        self._repeats = max(1, repeats)
         self._combine = combine
         self._progress = progress
         self._trees = 0
+        self._head_cache: dict[tuple[str, ...], Mapping[str, TestOutcome]] = {}
 
-    def baseline(self, head_tree: Path) -> Baseline:
-        run = self._runner.run(head_tree, None, coverage=True)
+    def baseline(self, head_tree: Path, record: Sequence[RecordTarget] = ()) -> Baseline:
+        left_out: list[str] = []
+        for _ in range(MAX_ENDING_TESTS + 1):
+            step = Step(
+                "baseline", None, cover=True, record=tuple(record), deselect=tuple(left_out)
+            )
+            plan_run = self._runner.run_plan(head_tree, Plan((step,)))
+            run = plan_run.step("baseline")
+            raw = plan_run.steps.get("baseline")
+            if run.result is not None or raw is None or not raw.unfinished:
+                break
+            left_out.append(raw.unfinished[0])  # the test that was running when it ended
+            self._progress(f"validate: {raw.unfinished[0]} ended the session; left out")
         result = run.result
-        outcomes = dict(result.tests) if result else {}
-        coverage = (result.coverage if result else None) or CoverageMap()
-        return Baseline(run=run, outcomes=outcomes, coverage=coverage)
+        return Baseline(
+            run=run,
+            outcomes=dict(result.tests) if result else {},
+            coverage=(result.coverage if result else None) or CoverageMap(),
+            recorded=result.recorded if result else (),
+            left_out=tuple(left_out),
+        )
 
     def validate(
-        self,
-        head_tree: Path,
-        baseline: Baseline,
-        candidates: Sequence[Candidate],
-        selected: Mapping[str, frozenset[str]],
-        targets: Mapping[str, frozenset[str]] | None = None,
+        self, head_tree: Path, baseline: Baseline, cases: Sequence[Case]
     ) -> dict[str, Validation]:
-        """A verdict per candidate id.
-
-        `selected`: the tests that judge each candidate (see jobs.validation.selection);
-        `targets`: failing tests a repair must make pass.
-        """
-        targets = targets or {}
         verdicts: dict[str, Validation] = {}
-        chosen: dict[str, frozenset[str]] = {}
-        runnable: list[Candidate] = []
-        for cand in candidates:
+        runnable: list[Case] = []
+        for case in cases:
+            cand = case.candidate
             problem = self._static_problem(head_tree, cand)
             if problem:
                 verdicts[cand.id] = Validation(status=ValidationStatus.FAILED, detail=problem)
@@ -117,19 +139,17 @@ class Validator:
                     detail=f"the test suite does not run at head: {baseline.run.detail}",
                 )
                 continue
-            wanted = selected.get(cand.id, frozenset()) | targets.get(cand.id, frozenset())
-            tests = frozenset(t for t in wanted if t in baseline.outcomes)
+            tests = frozenset(t for t in case.tests | case.targets if t in baseline.outcomes)
             if not tests:
                 verdicts[cand.id] = Validation(
                     status=ValidationStatus.NO_TESTS,
-                    detail=f"no test executes lines {cand.start_line}-{cand.end_line} "
+                    detail=f"unproven: no test executes lines {cand.start_line}-{cand.end_line} "
                     f"of {cand.path} or the function around them",
                 )
                 continue
-            chosen[cand.id] = tests
-            runnable.append(cand)
+            runnable.append(Case(cand, tests, case.targets, case.replay))
         for batch in self._batches(runnable):
-            self._judge(head_tree, baseline, batch, chosen, targets, verdicts)
+            self._judge(head_tree, baseline, batch, verdicts)
         return verdicts
 
     def _static_problem(self, head_tree: Path, cand: Candidate) -> str | None:
@@ -141,188 +161,162 @@ class Validator:
             return f"does not apply to head: {exc}"
         return parse_error(cand.path, patched)
 
-    def _batches(self, candidates: Sequence[Candidate]) -> Iterator[list[Candidate]]:
+    def _batches(self, cases: Sequence[Case]) -> Iterator[list[Case]]:
         if not self._combine:
-            yield from ([c] for c in candidates)
+            yield from ([c] for c in cases)
             return
-        batches: list[list[Candidate]] = []
-        for cand in candidates:
-            home = next((b for b in batches if all(_disjoint(cand, o) for o in b)), None)
+        batches: list[list[Case]] = []
+        for case in cases:
+            if case.candidate.kind is SuggestionKind.OPTIMIZATION:
+                batches.append([case])  # timed: alone
+                continue
+            home = next(
+                (
+                    b
+                    for b in batches
+                    if b[0].candidate.kind is not SuggestionKind.OPTIMIZATION
+                    and all(_disjoint(case, other) for other in b)
+                ),
+                None,
+            )
             if home is None:
-                batches.append([cand])
+                batches.append([case])
             else:
-                home.append(cand)
+                home.append(case)
         yield from batches
 
     def _judge(
         self,
         head_tree: Path,
         baseline: Baseline,
-        batch: list[Candidate],
-        selected: Mapping[str, frozenset[str]],
-        targets: Mapping[str, frozenset[str]],
+        batch: list[Case],
         verdicts: dict[str, Validation],
     ) -> None:
-        tests = sorted(frozenset().union(*(selected[c.id] for c in batch)))
+        tests = _in_order(baseline, frozenset().union(*(c.tests for c in batch)))
         self._progress(f"validate: {len(batch)} candidate(s) against {len(tests)} test(s)")
-        verdict = self._run_with(head_tree, batch, tests)
-        blame = [
-            c
-            for c in batch
-            if verdict.error
-            or _regressions(baseline, verdict, selected[c.id])
-            or _unfixed(verdict, targets.get(c.id, frozenset()))
-        ]
-        if blame and len(batch) > 1:
-            half = len(batch) // 2
-            self._judge(head_tree, baseline, batch[:half], selected, targets, verdicts)
-            self._judge(head_tree, baseline, batch[half:], selected, targets, verdicts)
-            return
-        for cand in batch:
-            verdicts[cand.id] = self._conclude(
-                head_tree,
+        proof = self._prove(head_tree, baseline, batch, tests)
+        results = {
+            case.candidate.id: conclude(
+                case,
                 baseline,
-                cand,
-                verdict,
-                selected[cand.id],
-                targets.get(cand.id, frozenset()),
+                proof,
+                judge_replay(case.replay, proof.replays, preserving=case.preserving)
+                if case.replay is not None and not proof.error
+                else None,
             )
+            for case in batch
+        }
+        rejected = any(v.status is not ValidationStatus.PASSED for v in results.values())
+        if rejected and len(batch) > 1:
+            half = len(batch) // 2
+            self._judge(head_tree, baseline, batch[:half], verdicts)
+            self._judge(head_tree, baseline, batch[half:], verdicts)
+            return
+        verdicts.update(results)
 
-    def _conclude(
-        self,
-        head_tree: Path,
-        baseline: Baseline,
-        cand: Candidate,
-        verdict: _Verdict,
-        tests: frozenset[str],
-        target: frozenset[str],
-    ) -> Validation:
-        if verdict.error:
-            return Validation(
-                status=ValidationStatus.ERROR,
-                tests_selected=len(tests),
-                duration_s=round(verdict.duration_s, 3),
-                detail=verdict.error,
-            )
-        regressions = _regressions(baseline, verdict, tests)
-        fixed = {t for t in tests if not baseline.outcomes[t].ok and _ok(verdict, t)}
-        flaky: set[str] = set()
-        if regressions:  # failed with the candidate: does it pass when run again?
-            flaky |= self._passes_on_rerun(head_tree, [cand], regressions)
-        if fixed:  # failed at head: does head pass it when run again?
-            flaky |= self._passes_on_rerun(head_tree, [], fixed)
-        regressions -= flaky
-        fixed -= flaky
-        unfixed = set(target) - fixed - flaky
-        run_outcomes = [verdict.outcomes.get(t) for t in tests]
-        failed = sum(1 for o in run_outcomes if o is None or not o.ok)
-        passed = not regressions and not unfixed
-        if passed:
-            detail = f"{len(tests)} covering test(s) pass" + (
-                f"; fixes {len(fixed)} failing test(s)" if fixed else ""
-            )
-        elif regressions:
-            first = sorted(regressions)[0]
-            message = (
-                verdict.outcomes[first].message if first in verdict.outcomes else "did not run"
-            )
-            detail = f"breaks {len(regressions)} test(s), e.g. {first}: {_last_line(message)}"
-        else:
-            detail = f"does not make the failing test(s) pass: {', '.join(sorted(unfixed))}"
-        return Validation(
-            status=ValidationStatus.PASSED if passed else ValidationStatus.FAILED,
-            tests_selected=len(tests),
-            tests_run=sum(1 for o in run_outcomes if o is not None),
-            tests_failed=failed,
-            new_failures=tuple(sorted(regressions)),
-            fixed_tests=tuple(sorted(fixed)),
-            flaky_tests=tuple(sorted(flaky)),
-            duration_s=round(verdict.duration_s, 3),
-            detail=detail,
+    def _prove(
+        self, head_tree: Path, baseline: Baseline, batch: list[Case], tests: tuple[str, ...]
+    ) -> ProofRun:
+        proof = self._proof_run(head_tree, baseline, batch, tests)
+        if proof.error:
+            return proof
+        moved = {
+            t
+            for t in tests
+            if _differs(baseline.outcomes[t], proof.head.get(t))
+            or _differs(baseline.outcomes[t], proof.head_after.get(t))
+        }
+        if not moved:
+            return proof
+        # selection changed an outcome: run those tests with their whole modules, in order
+        modules = frozenset(module_of(t) for t in moved)
+        widened = _in_order(
+            baseline, frozenset(tests) | {t for t in baseline.outcomes if module_of(t) in modules}
+        )
+        if widened == tests:
+            return proof  # the modules were whole already: those tests are flaky at head
+        self._progress(f"validate: {len(moved)} test(s) behave otherwise alone; whole modules")
+        again = self._proof_run(head_tree, baseline, batch, widened)
+        return ProofRun(
+            again.tests,
+            again.head,
+            again.runs,
+            again.head_after,
+            again.replays,
+            proof.duration_s + again.duration_s,
+            again.error,
+            modules,
         )
 
-    def _passes_on_rerun(
-        self, head_tree: Path, batch: list[Candidate], tests: set[str]
-    ) -> set[str]:
-        """Tests that failed on this tree but pass when re-run on it: flaky."""
-        flaky: set[str] = set()
-        remaining = set(tests)
-        for _ in range(self._max_reruns):
-            if not remaining:
-                break
-            rerun = self._run_with(head_tree, batch, sorted(remaining))
-            if rerun.error:
-                break
-            changed = {t for t in remaining if _ok(rerun, t)}
-            flaky |= changed
-            remaining -= changed
-        return flaky
-
-    def time_tests(
-        self, head_tree: Path, cand: Candidate, tests: Sequence[str], *, rounds: int = 3
-    ) -> Timing | None:
-        """Runtime of `tests` without and with `cand`, in interleaved rounds.
-
-        The time is the sum of the tests' call phases as pytest measured them in
-        the sandbox, so container start-up does not dilute the difference.
-        """
-        before: list[float] = []
-        after: list[float] = []
-        for _ in range(rounds):
-            for batch, samples in (([], before), ([cand], after)):
-                verdict = self._run_with(head_tree, batch, sorted(tests))
-                if verdict.error or not all(_ok(verdict, t) for t in tests):
-                    return None
-                samples.append(sum(verdict.outcomes[t].duration for t in tests))
-        return Timing(tuple(before), tuple(after))
-
-    def _run_with(self, head_tree: Path, batch: list[Candidate], tests: list[str]) -> _Verdict:
-        tree = head_tree
-        if batch:
-            tree = self._scratch / f"tree-{self._trees}"
-            self._trees += 1
-            shutil.copytree(head_tree, tree, symlinks=True)
-            for path in {c.path for c in batch}:
+    def _proof_run(
+        self, head_tree: Path, baseline: Baseline, batch: list[Case], tests: tuple[str, ...]
+    ) -> ProofRun:
+        tree = self._scratch / f"tree-{self._trees}"
+        self._trees += 1
+        shutil.copytree(head_tree, tree, symlinks=True)
+        head_versions: dict[str, str] = {}
+        try:
+            for path in sorted({c.candidate.path for c in batch}):
                 target = tree / path
                 text = target.read_text(encoding="utf-8")
-                target.write_text(
-                    apply_candidates(text, [c for c in batch if c.path == path]), encoding="utf-8"
-                )
-        started = time.monotonic()
-        try:
-            run: TestRun = self._runner.run(tree, tests, coverage=False)
+                head_versions[path] = text
+                mine = [c.candidate for c in batch if c.candidate.path == path]
+                target.write_text(apply_candidates(text, mine), encoding="utf-8")
+            specs = tuple(s for c in batch if c.replay is not None for s in c.replay.specs)
+            # Head alone in this selection and order: cached per selection (it does not
+            # depend on the candidate). Head again after the candidate's runs when a selected
+            # test fails at head: state a test leaves behind (a marker file) then shows up as
+            # head disagreeing with itself, never as a fix.
+            cached = self._head_cache.get(tests)
+            steps = [] if cached is not None else [Step("head", tests, tree="head")]
+            steps += [Step(f"run-{i + 1}", tests) for i in range(self._repeats)]
+            again = any(not baseline.outcomes[t].ok for t in tests if t in baseline.outcomes)
+            if again:
+                steps.append(Step("head-again", tests, tree="head"))
+            if specs:
+                steps.append(Step("replay", tests, replay=specs))
+            plan_run = self._runner.run_plan(tree, Plan(tuple(steps), head_versions))
         finally:
-            if tree != head_tree:
-                shutil.rmtree(tree, ignore_errors=True)
-        duration = run.duration_s or (time.monotonic() - started)
-        if run.result is None:
-            return _Verdict(duration_s=duration, error=run.detail or "the tests produced no result")
-        if run.result.collect_errors:
-            return _Verdict(duration_s=duration, error=run.detail)
-        return _Verdict(
-            outcomes=dict(run.result.tests),
-            duration_s=duration,
-            error=run.detail if run.detail else "",
+            shutil.rmtree(tree, ignore_errors=True)
+        named = [plan_run.step(s.name) for s in steps]
+        for step, run in zip(steps, named, strict=True):
+            if run.result is None or run.result.collect_errors:
+                where = "at head" if step.tree == "head" else f"in {step.name}"
+                return ProofRun(
+                    tests,
+                    {},
+                    (),
+                    duration_s=plan_run.duration_s,
+                    error=f"{run.detail or 'no result'} ({where})",
+                )
+        results = {s.name: run.result for s, run in zip(steps, named, strict=True) if run.result}
+        head = cached if cached is not None else results["head"].tests
+        self._head_cache[tests] = head
+        return ProofRun(
+            tests,
+            head,
+            tuple(results[f"run-{i + 1}"].tests for i in range(self._repeats)),
+            results["head-again"].tests if again else head,
+            results["replay"].replays if specs else (),
+            plan_run.duration_s,
         )
 
 
-def _ok(verdict: _Verdict, test: str) -> bool:
-    outcome = verdict.outcomes.get(test)
-    return outcome is not None and outcome.ok
+def _in_order(baseline: Baseline, tests: frozenset[str]) -> tuple[str, ...]:
+    """`tests` in the order the full run ran them (an order-dependent test keeps its context)."""
+    order = baseline.coverage.order or tuple(baseline.outcomes)
+    rank = {t: i for i, t in enumerate(order)}
+    return tuple(sorted(tests, key=lambda t: (rank.get(t, len(rank)), t)))
 
 
-def _regressions(baseline: Baseline, verdict: _Verdict, tests: frozenset[str]) -> set[str]:
-    return {t for t in tests if baseline.outcomes[t].ok and not _ok(verdict, t)}
+def _differs(full: TestOutcome, alone: TestOutcome | None) -> bool:
+    return alone is None or full.ok != alone.ok or full.genuine != alone.genuine
 
 
-def _unfixed(verdict: _Verdict, target: frozenset[str]) -> bool:
-    return any(not _ok(verdict, t) for t in target)
-
-
-def _disjoint(a: Candidate, b: Candidate) -> bool:
-    return a.path != b.path or a.end_line < b.start_line or b.end_line < a.start_line
-
-
-def _last_line(message: str) -> str:
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "failed"
+def _disjoint(a: Case, b: Case) -> bool:
+    ca, cb = a.candidate, b.candidate
+    if ca.path == cb.path and not (ca.end_line < cb.start_line or cb.end_line < ca.start_line):
+        return False
+    names_a = set(a.replay.recorded) if a.replay else set()
+    names_b = set(b.replay.recorded) if b.replay else set()
+    return ca.path != cb.path or not names_a & names_b

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 EXAMPLES = (
-    Path(__file__).resolve().parents[3] / "shared" / "github-contract" / "webhooks" / "examples"
+    Path(__file__).resolve().parents[1] / "fixtures" / "github-contract" / "webhooks" / "examples"
 )
 SECRET = "it's-a-secret-to-everybody"
 APP_ID = 4242

@@ -1,4 +1,4 @@
-"""GitHub's REST contract (the OpenAPI 3.0.3 subset in /work/shared/github-contract) as
+"""GitHub's REST contract (the OpenAPI 3.0.3 subset vendored in tests/fixtures/github-contract) as
 JSON Schema validators, a route table and example bodies.
 
 OpenAPI 3.0 schemas are not JSON Schema: `nullable: true` becomes a "null" type
@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import jsonschema
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONTRACT_DIR = PROJECT_ROOT.parent / "shared" / "github-contract"
+CONTRACT_DIR = PROJECT_ROOT / "tests" / "fixtures" / "github-contract"
 REST_SUBSET = CONTRACT_DIR / "rest-subset.json"
 WEBHOOKS_DIR = CONTRACT_DIR / "webhooks"
 

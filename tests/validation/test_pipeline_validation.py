@@ -110,17 +110,24 @@ def test_value():
     runs = int(COUNTER.read_text()) + 1 if COUNTER.exists() else 1
     COUNTER.write_text(str(runs))
     assert value(None) is None
-    # passes at baseline (run 1), fails in the candidate's run (2), passes when re-run (3)
-    assert runs != 2
+    # session 1 is the baseline; the proof runs head (2) and the candidate (3, 4, 5); the
+    # selection is the whole module already, so nothing is widened
+    assert runs not in {failing_runs}
+
+
+def test_value_plain():
+    assert value(3) == 3
 """
 
 
-def test_flaky_test_is_neither_a_regression_nor_a_fix(make_repo: MakeRepo, tmp_path: Path) -> None:
+def _analyze_with_flaky_test(
+    make_repo: MakeRepo, tmp_path: Path, failing_runs: set[int], sessions: int
+) -> Any:
     counter = tmp_path / "runs.txt"
     repo = make_repo(
         {
             "m.py": "def value(x):\n    return x\n",
-            "tests/test_m.py": FLAKY_TESTS.format(counter=str(counter)),
+            "tests/test_m.py": FLAKY_TESTS.format(counter=str(counter), failing_runs=failing_runs),
         },
         {"m.py": "def value(x):\n    if x == None:\n        return None\n    return x\n"},
     )
@@ -128,9 +135,33 @@ def test_flaky_test_is_neither_a_regression_nor_a_fix(make_repo: MakeRepo, tmp_p
     report = build_pipeline(
         AnalysisSettings(), validation=ValidationOptions(mode="none", python=sys.executable)
     ).run(AnalysisRequest(repo.path, "main", "pr"))
+    assert counter.read_text() == str(sessions)
+    return report
+
+
+def test_a_test_flaky_at_head_is_neither_a_regression_nor_evidence(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # head fails it in the proof although it passed in the baseline: flaky at head
+    report = _analyze_with_flaky_test(make_repo, tmp_path, {2}, sessions=5)
     (suggestion,) = report.suggestions
-    assert counter.read_text() == "3"  # baseline, candidate, one re-run
-    assert suggestion.validation.status is ValidationStatus.PASSED, suggestion.validation
-    assert suggestion.validation.flaky_tests == ("tests/test_m.py::test_value",)
-    assert suggestion.validation.new_failures == ()
-    assert "flaky" in suggestion.rationale
+    validation = suggestion.validation
+    assert validation.status is ValidationStatus.PASSED, validation
+    assert validation.flaky_tests == ("tests/test_m.py::test_value",)
+    assert validation.passing_tests == ("tests/test_m.py::test_value_plain",)
+    assert validation.new_failures == () and validation.runs == 3
+    assert "flaky at head, not counted" in suggestion.rationale
+
+
+def test_a_failure_with_the_candidate_rejects_it_even_if_a_rerun_passes(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # head passes it before and after; the candidate's second run fails it
+    report = _analyze_with_flaky_test(make_repo, tmp_path, {4}, sessions=5)
+    (suggestion,) = report.suggestions
+    validation = suggestion.validation
+    assert validation.status is ValidationStatus.FAILED, validation
+    assert validation.new_failures == ("tests/test_m.py::test_value",)
+    assert validation.flaky_tests == ()
+    assert "failed in 1 of 3 runs" in validation.detail
+    assert not suggestion.committable

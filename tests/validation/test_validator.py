@@ -9,15 +9,16 @@ from repo_support import GitRepo, MakeRepo
 
 from jobs.diff import compute_change, open_repo
 from jobs.generation.edits import candidate_id
-from jobs.model import Candidate, SuggestionKind, ValidationStatus
+from jobs.model import Candidate, SuggestionKind, Validation, ValidationStatus
 from jobs.sandbox.runner import DockerSandbox
 from jobs.settings import AnalysisSettings
 from jobs.snapshot import take_snapshot
 from jobs.tree import export_tree
 from jobs.validation.failures import failure_findings
+from jobs.validation.replay import ReplayPlan
 from jobs.validation.selection import select_tests
-from jobs.validation.testrun import SandboxTestRunner
-from jobs.validation.validator import Baseline, Validator
+from jobs.validation.testrun import RecordTarget, ReplaySpec, SandboxTestRunner
+from jobs.validation.validator import Baseline, Case, Validator
 
 OPS = """def add(a, b):
     return a + b
@@ -105,6 +106,21 @@ def validator_for(sandbox: DockerSandbox, image: str, tmp_path: Path, **kw: obje
     return Validator(SandboxTestRunner(sandbox, image, runs), tmp_path / "trees", **kw)  # type: ignore[arg-type]
 
 
+def validate(
+    validator: Validator,
+    tree: Path,
+    baseline: Baseline,
+    candidates: list[Candidate],
+    selected: dict[str, frozenset[str]],
+    targets: dict[str, frozenset[str]] | None = None,
+) -> dict[str, Validation]:
+    cases = [
+        Case(c, selected.get(c.id, frozenset()), (targets or {}).get(c.id, frozenset()))
+        for c in candidates
+    ]
+    return validator.validate(tree, baseline, cases)
+
+
 def test_baseline_records_outcomes_and_per_test_coverage(
     head,
     sandbox: DockerSandbox,
@@ -162,12 +178,19 @@ def test_verdicts_with_per_test_evidence(
     baseline = validator.baseline(tree)
     selected = select_tests(candidates, snapshot, baseline.coverage)
     target = frozenset({"tests/test_ops.py::test_add"})
-    verdicts = validator.validate(
-        tree, baseline, candidates, selected, {repair.id: target, wrong_repair.id: target}
+    verdicts = validate(
+        validator,
+        tree,
+        baseline,
+        candidates,
+        selected,
+        {repair.id: target, wrong_repair.id: target},
     )
 
     assert verdicts[repair.id].status is ValidationStatus.PASSED
     assert verdicts[repair.id].fixed_tests == ("tests/test_ops.py::test_add",)
+    assert verdicts[repair.id].runs == 3
+    assert "tests/test_ops.py::test_add" in verdicts[repair.id].passing_tests
     assert verdicts[wrong_repair.id].status is ValidationStatus.FAILED
     assert "does not make the failing test" in verdicts[wrong_repair.id].detail
     assert verdicts[breaking.id].status is ValidationStatus.FAILED
@@ -175,6 +198,7 @@ def test_verdicts_with_per_test_evidence(
     assert verdicts[breaking.id].tests_selected == 1  # only the test that runs line 7
     assert verdicts[harmless.id].status is ValidationStatus.PASSED
     assert verdicts[harmless.id].tests_run == 1 and verdicts[harmless.id].tests_failed == 0
+    assert verdicts[harmless.id].passing_tests == ("tests/test_ops.py::test_double",)
     assert verdicts[uncovered.id].status is ValidationStatus.NO_TESTS
     assert verdicts[garbage.id].status is ValidationStatus.FAILED
     assert verdicts[garbage.id].detail.startswith("does not parse")
@@ -200,7 +224,7 @@ def test_combined_runs_give_the_same_verdicts_as_one_by_one(
         validator = validator_for(sandbox, plain_env.tag, tmp_path / str(combine), combine=combine)
         baseline = validator.baseline(tree)
         selected = select_tests(candidates, snapshot, baseline.coverage)
-        verdicts = validator.validate(tree, baseline, candidates, selected)
+        verdicts = validate(validator, tree, baseline, candidates, selected)
         results.append(
             {
                 k: (v.status, v.new_failures, v.fixed_tests, v.tests_selected)
@@ -228,12 +252,8 @@ def test_a_suite_that_cannot_run_makes_every_candidate_an_error(
     baseline = validator.baseline(tree)
     assert baseline.run.detail.startswith("collection error")
     c = cand("x = 1\n", "m.py", 1, "x = 2", SuggestionKind.REFACTOR)
-    (verdict,) = validator.validate(tree, baseline, [c], {c.id: frozenset()}).values()
+    (verdict,) = validate(validator, tree, baseline, [c], {c.id: frozenset()}).values()
     assert verdict.status in {ValidationStatus.NO_TESTS, ValidationStatus.ERROR}
-
-
-def _unused(b: Baseline) -> None:  # keeps the import used for type checkers
-    return None
 
 
 SLOW = """def common(a, b):
@@ -253,7 +273,7 @@ def test_common():
 """
 
 
-def test_a_real_speed_up_is_measured_in_interleaved_runs(
+def test_a_real_speed_up_is_measured_on_replayed_calls_with_an_interval(
     make_repo: MakeRepo,
     sandbox: DockerSandbox,
     plain_env,
@@ -275,14 +295,25 @@ def test_a_real_speed_up_is_measured_in_interleaved_runs(
         description="looks up in a set",
     )
     validator = validator_for(sandbox, plain_env.tag, tmp_path)
-    baseline = validator.baseline(tree)
-    (verdict,) = validator.validate(
-        tree, baseline, [faster], {faster.id: frozenset({"tests/test_slow.py::test_common"})}
-    ).values()
-    assert verdict.status is ValidationStatus.PASSED
-    timing = validator.time_tests(tree, faster, ["tests/test_slow.py::test_common"])
-    assert timing is not None and len(timing.before_s) == len(timing.after_s) == 3
-    assert timing.faster and timing.median_before > 3 * timing.median_after
+    baseline = validator.baseline(tree, [RecordTarget("slow.py", "common", 1, 6)])
+    (recorded,) = baseline.recorded
+    assert (recorded.module, recorded.total, len(recorded.calls)) == ("slow", 1, 1)
+    assert recorded.calls[0]["result"] == list(range(1500, 3000))
+    plan = ReplayPlan(
+        specs=(
+            ReplaySpec("slow.py", "common", "slow", (recorded.calls[0]["args"],), bench_rounds=15),
+        ),
+        recorded={"common": recorded},
+        generated={},
+    )
+    test = frozenset({"tests/test_slow.py::test_common"})
+    (verdict,) = validator.validate(tree, baseline, [Case(faster, test, replay=plan)]).values()
+    assert verdict.status is ValidationStatus.PASSED, verdict.detail
+    assert verdict.replay is not None and verdict.replay.calls_replayed == 1
+    assert verdict.replay.calls_changed == 0
+    speed = verdict.speed
+    assert speed is not None and speed.rounds >= 3 and speed.calls == 1
+    assert speed.significant and speed.low > 3  # quadratic scan against set lookups
 
 
 REGISTRY = """HANDLERS = {}
@@ -332,6 +363,6 @@ def test_code_run_at_import_is_judged_by_the_whole_suite(
     selected = select_tests([decorator, body], snapshot, baseline.coverage)
     assert selected[decorator.id] == frozenset(baseline.outcomes)
     assert selected[body.id] == {"tests/test_r.py::test_upper"}
-    verdicts = validator.validate(tree, baseline, [decorator, body], selected)
+    verdicts = validate(validator, tree, baseline, [decorator, body], selected)
     assert verdicts[decorator.id].new_failures == ("tests/test_r.py::test_registered",)
     assert verdicts[body.id].status is ValidationStatus.PASSED

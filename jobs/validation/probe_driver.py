@@ -1,0 +1,169 @@
+"""The sandbox's entry point: runs a plan of test sessions, streams what they report.
+
+Runs INSIDE the sandbox as `python -m provenfix_driver PLAN`, so it imports
+nothing from ProvenFix. The driver itself never runs repository code: it
+reads the plan and the file versions it lays over the tree, keeps the
+process's stdout for itself (the channel) and points fd 1 at stderr, imports
+pytest once, then forks one child per step. Each child gets a fresh pipe,
+opened before collection, and no other way to reach the channel; the driver
+relays its JSON lines, stamped with the step's name, then adds the child's
+exit status as it saw it (waitpid). A step that runs past its time is killed
+with its whole process group. Test code can lie about its own step while it
+runs; it cannot rewrite what already left, forge another step, or change the
+exit status the driver observed, and the host cross-checks the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import sys
+import time
+from typing import Any
+
+MAX_STEP_BYTES = 256 * 1024 * 1024
+
+
+def _channel_write(fd: int, record: dict[str, Any]) -> None:
+    data = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _not_dumpable() -> None:
+    """/proc/<driver>/fd/ becomes root's: a test cannot open the driver's stdout through it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
+def _lay_over(versions: dict[str, dict[str, str]], tree: str) -> None:
+    for path, texts in versions.items():
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(texts[tree])
+
+
+def _relay(
+    channel: int, step: str, pid: int, read_fd: int, timeout_s: float
+) -> tuple[int | None, bool]:
+    """Forward the child's lines until it exits; (wait status, timed out)."""
+    deadline = time.monotonic() + timeout_s
+    pending = b""
+    received = 0
+    status: int | None = None
+    timed_out = eof = False
+    while True:
+        if status is None:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = raw
+        if status is not None and eof:
+            break
+        remaining = deadline - time.monotonic()
+        if status is None and remaining <= 0:
+            timed_out = True
+            break
+        if eof:
+            time.sleep(min(0.05, remaining))
+            continue
+        wait = 0.0 if status is not None else min(0.2, remaining)
+        if not select.select([read_fd], [], [], wait)[0]:
+            if status is not None:  # exited and drained; a grandchild may hold the pipe
+                break
+            continue
+        chunk = os.read(read_fd, 1 << 16)
+        if not chunk:
+            eof = True
+            continue
+        received += len(chunk)
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            _forward(channel, step, line)
+        if received > MAX_STEP_BYTES:
+            _channel_write(channel, {"s": step, "t": "garbage", "reason": "output cap"})
+            break
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # strays and, on a timeout, the child itself
+    if status is None:
+        with contextlib.suppress(ChildProcessError):
+            _, status = os.waitpid(pid, 0)
+    if pending.strip():
+        _forward(channel, step, pending)
+    return status, timed_out
+
+
+def _forward(channel: int, step: str, line: bytes) -> None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        record = {"t": "garbage", "reason": "a line that is not a JSON object"}
+    record["s"] = step
+    _channel_write(channel, record)
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[1], encoding="utf-8") as handle:
+        plan: dict[str, Any] = json.load(handle)
+    root = os.getcwd()
+    versions: dict[str, dict[str, str]] = {}
+    head_texts: dict[str, str] = {}
+    for path, head_file in plan.get("versions", {}).items():
+        with open(path, encoding="utf-8") as handle:
+            current = handle.read()
+        with open(head_file, encoding="utf-8") as handle:
+            head = handle.read()
+        versions[path] = {"cand": current, "head": head}
+        head_texts[path] = head
+    channel = os.dup(1)
+    os.dup2(2, 1)
+    _not_dumpable()
+    os.environ.pop("PROVENFIX_PROBE_PLAN", None)
+    import provenfix_probe  # type: ignore[import-not-found]  # pytest imported once, before forks
+
+    for step in plan["steps"]:
+        name = str(step["name"])
+        _lay_over(versions, str(step.get("tree", "cand")))
+        read_fd, write_fd = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the child: only the pipe leads out
+            code = 70
+            try:
+                os.setpgid(0, 0)
+                os.close(read_fd)
+                os.close(channel)
+                code = provenfix_probe.run_step(
+                    step, provenfix_probe.Channel(write_fd), root, head_texts
+                )
+            finally:
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                os._exit(code)
+        os.close(write_fd)
+        status, timed_out = _relay(channel, name, pid, read_fd, float(step.get("timeout_s", 600)))
+        os.close(read_fd)
+        exit_record: dict[str, Any] = {
+            "s": name,
+            "t": "exit",
+            "timed_out": timed_out,
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        if status is not None and os.WIFEXITED(status):
+            exit_record["code"] = os.WEXITSTATUS(status)
+        elif status is not None and os.WIFSIGNALED(status):
+            exit_record["signal"] = os.WTERMSIG(status)
+        _channel_write(channel, exit_record)
+    _lay_over(versions, "cand")
+    _channel_write(channel, {"t": "done"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,155 @@
+"""One candidate's verdict from its proof run: what counts as evidence, and what rejects.
+
+Reference outcomes are head's, in the same selection and order as the
+candidate's runs. A test is:
+- flaky at head when head's outcome, before or after the candidate's runs,
+  differs from the full baseline run (after whole-module widening): neither
+  evidence nor a regression;
+- a regression when it passed at head and fails (or does not report) in any
+  run with the candidate;
+- fixed when it failed at head and passes genuinely in every run;
+- evidence when it passes genuinely (call phase passed, something checked) in
+  every run with the candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from jobs.model import Validation, ValidationStatus
+from jobs.validation.probe import TestOutcome
+
+if TYPE_CHECKING:
+    from jobs.validation.replay import ReplayVerdict
+    from jobs.validation.validator import Baseline, Case, ProofRun
+
+_MAX_LISTED = 3
+
+
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def conclude(
+    case: Case, baseline: Baseline, proof: ProofRun, replay: ReplayVerdict | None
+) -> Validation:
+    duration = round(proof.duration_s, 3)
+    if proof.error:
+        return Validation(
+            status=ValidationStatus.ERROR,
+            tests_selected=len(case.tests),
+            duration_s=duration,
+            detail=proof.error,
+        )
+    own = set(case.tests) | {t for t in proof.tests if module_of(t) in proof.widened}
+    own &= set(proof.tests)
+    flaky = {
+        t
+        for t in own
+        if _unstable(baseline.outcomes.get(t), proof.head.get(t))
+        or _unstable(baseline.outcomes.get(t), proof.head_after.get(t))
+    }
+    steady = own - flaky
+    regressions = {
+        t for t in steady if _ok(proof.head, t) and any(not _ok(run, t) for run in proof.runs)
+    }
+    passing = {t for t in steady if all(_genuine(run, t) for run in proof.runs)}
+    fixed = {t for t in passing if not _ok(proof.head, t)}
+    unfixed = set(case.targets) - fixed
+    failed = {t for t in own if any(not _ok(run, t) for run in proof.runs)}
+    common = {
+        "tests_selected": len(own),
+        "tests_run": sum(1 for t in own if all(t in run for run in proof.runs)),
+        "tests_failed": len(failed),
+        "new_failures": tuple(sorted(regressions)),
+        "fixed_tests": tuple(sorted(fixed)),
+        "flaky_tests": tuple(sorted(flaky)),
+        "duration_s": duration,
+        "passing_tests": tuple(sorted(passing)),
+        "runs": len(proof.runs),
+        "replay": replay.evidence if replay else None,
+        "speed": replay.speed if replay else None,
+    }
+    if regressions:
+        first = sorted(regressions)[0]
+        runs_failed = sum(1 for run in proof.runs if not _ok(run, first))
+        message = next(
+            (run[first].message for run in proof.runs if first in run and run[first].message),
+            "did not run",
+        )
+        return Validation(
+            status=ValidationStatus.FAILED,
+            detail=f"breaks {len(regressions)} test(s), e.g. {first} "
+            f"(failed in {runs_failed} of {len(proof.runs)} runs): {_last_line(message)}",
+            **common,  # type: ignore[arg-type]
+        )
+    if unfixed:
+        return Validation(
+            status=ValidationStatus.FAILED,
+            detail="does not make the failing test(s) pass in every run: "
+            + ", ".join(sorted(unfixed)),
+            **common,  # type: ignore[arg-type]
+        )
+    if replay is not None and replay.problem:
+        return Validation(
+            status=ValidationStatus.FAILED,
+            detail=replay.problem,
+            **common,  # type: ignore[arg-type]
+        )
+    if not passing:
+        return Validation(
+            status=ValidationStatus.NO_TESTS,
+            detail="unproven: no test checks this code (" + _why_none(own, proof, flaky) + ")",
+            **common,  # type: ignore[arg-type]
+        )
+    detail = (
+        f"{len(passing)} test(s) pass and check something in all {len(proof.runs)} runs"
+        + (f"; fixes {len(fixed)} failing test(s)" if fixed else "")
+        + (f"; {len(failed)} still fail as they did at head" if failed else "")
+        + (f"; {len(flaky)} flaky at head, not counted" if flaky else "")
+    )
+    return Validation(status=ValidationStatus.PASSED, detail=detail, **common)  # type: ignore[arg-type]
+
+
+def _why_none(own: set[str], proof: ProofRun, flaky: set[str]) -> str:
+    reasons: dict[str, int] = {}
+    for test in sorted(own):
+        if test in flaky:
+            label = "flaky at head"
+        else:
+            outcomes = [run.get(test) for run in proof.runs]
+            label = _label(next((o for o in outcomes if o is not None and not o.genuine), None))
+        reasons[label] = reasons.get(label, 0) + 1
+    return ", ".join(f"{count} {label}" for label, count in reasons.items()) or "no tests"
+
+
+def _label(outcome: TestOutcome | None) -> str:
+    if outcome is None:
+        return "not reported"
+    if outcome.outcome == "passed":
+        return "pass without checking anything"
+    if outcome.outcome in {"failed", "error"}:
+        return "fail as at head"
+    return {"skipped": "skipped", "xfailed": "xfail", "xpassed": "xpass"}.get(
+        outcome.outcome, outcome.outcome
+    )
+
+
+def _unstable(full: TestOutcome | None, alone: TestOutcome | None) -> bool:
+    return full is None or alone is None or full.ok != alone.ok or full.genuine != alone.genuine
+
+
+def _ok(run: Mapping[str, TestOutcome], test: str) -> bool:
+    outcome = run.get(test)
+    return outcome is not None and outcome.ok
+
+
+def _genuine(run: Mapping[str, TestOutcome], test: str) -> bool:
+    outcome = run.get(test)
+    return outcome is not None and outcome.genuine
+
+
+def _last_line(message: str) -> str:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "failed"
