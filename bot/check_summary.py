@@ -114,16 +114,20 @@ def _evidence(suggestions: Sequence[Suggestion]) -> str:
     lines = [
         "<details><summary>Evidence</summary>",
         "",
-        "| Suggestion | Tests | Findings in region | Complexity | Speed | Coverage | Reliability |",
+        "| Suggestion | Tests | Findings in region | Complexity | Speed-up (95%) | Coverage "
+        "| Reliability |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in suggestions:
         v, c = s.validation, s.score.components
         if s.committable:
-            tests = f"{v.tests_run}/{v.tests_selected} pass ({v.duration_s:.1f} s)"
+            tests = (
+                f"{len(v.passing_tests)}/{v.tests_selected} pass ×{v.runs} ({v.duration_s:.1f} s)"
+            )
         else:
             tests = f"{v.status.value}" + (f", {v.tests_failed} failed" if v.tests_failed else "")
-        speed = "n/a" if c.performance_efficiency is None else f"{c.performance_efficiency:.2f}"
+        speed = "n/a" if v.speed is None else f"{v.speed.speedup:.2f}x [{v.speed.low:.2f}, "
+        speed += "" if v.speed is None else f"{v.speed.high:.2f}]"
         coverage = "n/a" if c.coverage is None else f"{c.coverage:.0%}"
         lines.append(
             f"| {_where(s)} | {tests} | {c.defect_density_before:.2f} → "

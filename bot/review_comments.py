@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from jobs.model import LineRange, Report, Suggestion
+from jobs.model import LineRange, ReplayEvidence, Report, SpeedEvidence, Suggestion
 
 APPLIED_SEARCH_WINDOW = 50  # lines around a comment's anchor searched for applied text
 
@@ -145,7 +145,13 @@ def anchor_problem(s: Suggestion, hunks: Mapping[str, tuple[LineRange, ...]]) ->
 def evidence_details(s: Suggestion) -> str:
     v, c = s.validation, s.score.components
     rows = [
-        ("Tests", f"{v.tests_run} of {v.tests_selected} selected pass ({v.duration_s:.1f} s)"),
+        (
+            "Tests",
+            f"{len(v.passing_tests)} of {v.tests_selected} selected pass and check this code "
+            f"in all {v.runs} runs ({v.duration_s:.1f} s)",
+        ),
+        ("Replayed calls", replay_summary(v.replay)),
+        ("Speed", speed_summary(v.speed)),
         (
             "Defect density (region)",
             f"{c.defect_density_before:.2f} → {c.defect_density_after:.2f}",
@@ -158,15 +164,35 @@ def evidence_details(s: Suggestion) -> str:
             else f"{c.performance_efficiency:.2f}",
         ),
         (
-            "Test coverage of the region",
+            "Region executed by the passing tests",
             "not measured" if c.coverage is None else f"{c.coverage:.0%}",
         ),
         (
             "Reliability",
-            f"{s.score.reliability:.2f} (α={s.score.weights.alpha:g}, "
+            f"{s.score.reliability:.2f} (confidence {c.confidence:.2f}; "
+            f"α={s.score.weights.alpha:g}, "
             f"β={s.score.weights.beta:g}, γ={s.score.weights.gamma:g})",
         ),
         ("Source", f"{s.source} ({s.kind.value})"),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     return f"<details><summary>Evidence</summary>\n\n| | |\n|---|---|\n{table}\n\n</details>"
+
+
+def replay_summary(r: ReplayEvidence | None) -> str:
+    if r is None:
+        return "no recorded call into the changed function"
+    text = f"{r.calls_replayed} recorded"
+    if r.inputs_generated:
+        text += f" + {r.inputs_generated} generated"
+    text += f", {r.calls_changed} changed"
+    if r.not_replayable:
+        text += f" ({r.not_replayable} not replayable)"
+    return text + (f"; e.g. {r.example}" if r.example else "")
+
+
+def speed_summary(sp: SpeedEvidence | None) -> str:
+    if sp is None:
+        return "not measured"
+    verdict = "significant" if sp.significant else "not significant"
+    return f"{sp.speedup:.2f}x (95% interval {sp.low:.2f}-{sp.high:.2f}x, {verdict})"

@@ -93,6 +93,7 @@ class ChangedFile:
 class Skipped:
     path: str
     reason: str
+    line: int | None = None  # a candidate that was not posted: where it would have gone
 
 
 @dataclass(frozen=True)

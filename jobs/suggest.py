@@ -63,7 +63,7 @@ def assemble_suggestions(
         if validation.status is not ValidationStatus.PASSED:
             finding_ids = cand.finding_ids  # what it was made for; it resolves nothing yet
         if refusal:
-            turned_away.append(Skipped(f"{cand.path}:{cand.start_line}", refusal))
+            turned_away.append(Skipped(cand.path, refusal, cand.start_line))
             continue
         addressed = [by_id[i] for i in finding_ids if i in by_id]
         built.append(
@@ -91,8 +91,9 @@ def assemble_suggestions(
         if claimed.intersection(suggestion.finding_ids):
             turned_away.append(
                 Skipped(
-                    f"{suggestion.path}:{suggestion.start_line}",
+                    suggestion.path,
                     f"{suggestion.source}: a better-proven suggestion resolves the same finding",
+                    suggestion.start_line,
                 )
             )
             continue

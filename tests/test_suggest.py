@@ -125,7 +125,7 @@ def test_a_candidate_that_resolves_nothing_is_turned_away_with_the_reason() -> N
         complexity_threshold=10,
     )
     assert alone == ()
-    assert [s.path for s in skipped] == ["m.py:19", "m.py:30"]
+    assert [(s.path, s.line) for s in skipped] == [("m.py", 19), ("m.py", 30)]
     assert all("resolves none of the findings" in s.reason for s in skipped)
 
     with_fix, _ = assemble_suggestions(

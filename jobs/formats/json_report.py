@@ -10,6 +10,7 @@ from jobs.model import (
     FunctionMetrics,
     ReplayEvidence,
     Report,
+    Skipped,
     SpeedEvidence,
     Suggestion,
 )
@@ -40,8 +41,15 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "findings": [finding_to_dict(f) for f in report.findings],
         "metrics": [_metrics(m) for m in report.metrics],
         "suggestions": [suggestion_to_dict(s) for s in report.suggestions],
-        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+        "skipped": [_skipped(s) for s in report.skipped],
     }
+
+
+def _skipped(s: Skipped) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": s.path, "reason": s.reason}
+    if s.line is not None:
+        out["line"] = s.line
+    return out
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:

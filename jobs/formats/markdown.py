@@ -49,7 +49,10 @@ def render_markdown(report: Report) -> str:
     if report.skipped:
         count = len(report.skipped)
         lines += [f"<details><summary>Skipped: not analyzed or not posted ({count})</summary>", ""]
-        lines += [f"- `{s.path}`: {s.reason}" for s in report.skipped]
+        lines += [
+            f"- `{s.path if s.line is None else f'{s.path}:{s.line}'}`: {s.reason}"
+            for s in report.skipped
+        ]
         lines += ["", "</details>", ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.model import Report
+from jobs.model import Report, Skipped
 
 
 def render_text(report: Report) -> str:
@@ -32,10 +32,14 @@ def render_text(report: Report) -> str:
         )
     if report.skipped:
         out += ["", f"  skipped: not analyzed or not posted ({len(report.skipped)}):"]
-        out += [f"    {s.path}: {s.reason}" for s in report.skipped]
+        out += [f"    {_where(s)}: {s.reason}" for s in report.skipped]
     out += [
         "",
         f"{len(report.findings)} findings, {report.suggestions_validated} proven suggestions "
         f"in {report.duration_s:.1f} s",
     ]
     return "\n".join(out) + "\n"
+
+
+def _where(s: Skipped) -> str:
+    return s.path if s.line is None else f"{s.path}:{s.line}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import replace
 from typing import Any
@@ -20,9 +21,9 @@ from github_support import (
 
 from bot.check_summary import Placement, render_check_summary
 from bot.github_api import GitHubUnavailable
-from bot.review_comments import suggestion_block
+from bot.review_comments import evidence_details, suggestion_block
 from jobs.diff import parse_patch
-from jobs.model import ValidationStatus
+from jobs.model import ReplayEvidence, Skipped, SpeedEvidence, Validation, ValidationStatus
 
 CART = "shop/cart.py"
 
@@ -401,3 +402,31 @@ def test_the_summary_stays_under_githubs_limit() -> None:
     text = render_check_summary(report((f,), (s,)), placement)
     assert len(text) <= 65_535 and text.endswith("summary to 65,535 characters.*\n")
     assert "### Findings" in text
+
+
+def test_the_summary_shows_the_evidence_and_what_was_not_posted() -> None:
+    f = finding("pf-1", CART, 6)
+    replay = ReplayEvidence(("Cart.add",), 12, 5, 2, 40, 0)
+    speed = SpeedEvidence(speedup=2.5, low=2.1, high=2.9, rounds=15, calls=5)
+    proven = Validation(
+        ValidationStatus.PASSED,
+        tests_selected=3,
+        passing_tests=("t::a", "t::b"),
+        runs=3,
+        replay=replay,
+        speed=speed,
+    )
+    s = dataclasses.replace(suggestion("s-1", f, "x\n", "y\n"), validation=proven)
+    turned_away = Skipped(CART, "codemod:hoist-loop-lookup: measured 0.97x (95% ...)", 14)
+    text = render_check_summary(
+        report((f,), (s,), (turned_away, Skipped("big.py", "too large"))),
+        Placement(not_posted={"s-1": "not on the diff"}),
+    )
+    assert "| 2/3 pass ×3 (0.0 s) |" in text and "2.50x [2.10, 2.90]" in text
+    assert "Skipped: not analyzed or not posted (2)" in text
+    assert f"`{CART}:14`: codemod:hoist-loop-lookup: measured 0.97x" in text
+    assert "`big.py`: too large" in text
+    details = evidence_details(s)
+    assert "2 of 3 selected pass and check this code in all 3 runs" in details
+    assert "5 recorded + 40 generated, 0 changed (2 not replayable)" in details
+    assert "2.50x (95% interval 2.10-2.90x, significant)" in details
