@@ -36,6 +36,7 @@ else:
         from jobs.validation import probe_values as values
 
 CALL_TIMEOUT_S = 2.0
+MAX_RECORDED_BYTES = 4_000_000  # per function: the stream and the host stay small
 Emit = Callable[[dict[str, Any]], None]
 
 
@@ -51,6 +52,7 @@ class _Target:
         self.seen: set[str] = set()
         self.total = 0
         self.not_replayable = 0
+        self.size = 0  # characters of the calls kept
         self.wrapped = False
 
 
@@ -116,7 +118,11 @@ class Recorder:
                 target.not_replayable += 1
                 return function(*args, **kwargs)
             key = values.canonical(before)
-            if key in target.seen or len(target.calls) >= recorder._max:
+            if (
+                key in target.seen
+                or len(target.calls) >= recorder._max
+                or target.size > MAX_RECORDED_BYTES
+            ):
                 return function(*args, **kwargs)
             target.seen.add(key)
             recorder._active = False  # calls it makes itself are part of this one
@@ -125,6 +131,7 @@ class Recorder:
             finally:
                 recorder._active = True
             target.calls.append({"args": before, **outcome["record"]})
+            target.size += len(key) + len(values.canonical(outcome["record"]))
             if "error" in outcome:
                 raise outcome["error"]
             return outcome["result"]

@@ -266,3 +266,17 @@ def test_calls_are_recorded_and_replayed_against_head(
         for h, c in only.results
     ]
     assert pairs == [(2, 3), (6, 7), ("TypeError", "TypeError"), (3, 4), (1, 2)]
+
+
+def test_a_passing_doctest_checked_what_it_shows(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    runner = SubprocessTestRunner(
+        scratch, python=sys.executable, timeout_s=120, pytest_args=("--doctest-modules",)
+    )
+    documented = 'def inc(x):\n    """\n    >>> inc(1)\n    2\n    """\n    return x + 1\n'
+    root = tree(tmp_path, {"calc.py": documented, "tests/test_calc.py": SUITE})
+    run = run_tests(runner, root, None)
+    assert run.result is not None, run.detail
+    doctest = run.result.tests["calc.py::calc.inc"]
+    assert doctest.outcome == "passed" and doctest.genuine
