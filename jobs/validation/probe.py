@@ -109,6 +109,7 @@ class ProbeResult:
     recorded: tuple[RecordedFunction, ...] = ()
     replays: tuple[ReplayResult, ...] = ()
     collected: tuple[str, ...] = ()
+    reps: tuple[Mapping[str, TestOutcome], ...] = ()  # every run of the session; tests = reps[0]
 
     @property
     def unfinished(self) -> tuple[str, ...]:
@@ -161,7 +162,7 @@ def _step(name: str, records: list[dict[str, Any]]) -> ProbeResult:
 @dataclass
 class _Assembly:
     collected: list[str] | None = None
-    tests: dict[str, TestOutcome] = field(default_factory=dict)
+    reps: dict[int, dict[str, TestOutcome]] = field(default_factory=dict)
     duplicates: int = 0
     collect_errors: list[str] = field(default_factory=list)
     interrupted: str = ""
@@ -183,9 +184,10 @@ def _assemble(records: list[dict[str, Any]]) -> _Assembly:
             out.collected = [str(i) for i in record["ids"]]
         elif kind == "test":
             test = _test(record)
-            if test.nodeid in out.tests:
+            rep = out.reps.setdefault(int(record.get("rep", 0)), {})
+            if test.nodeid in rep:
                 out.duplicates += 1
-            out.tests[test.nodeid] = test
+            rep[test.nodeid] = test
         elif kind == "collect_error":
             out.collect_errors.append(str(record.get("message", ""))[-4000:])
         elif kind == "interrupted":
@@ -249,16 +251,18 @@ def _checked(a: _Assembly) -> ProbeResult:
     elif a.collected is None:
         problem = "no collection was reported"
     problem = problem or _count_problem(a, status)
+    reps = tuple(a.reps[i] for i in sorted(a.reps))
     return ProbeResult(
         exitstatus=status,
         duration=float(a.finish.get("duration", 0.0)) if a.finish else 0.0,
-        tests=a.tests,
+        tests=reps[0] if reps else {},
         collect_errors=tuple(a.collect_errors),
         coverage=a.coverage,
         invalid=problem,
         recorded=tuple(a.recorded),
         replays=tuple(a.replays.values()),
         collected=tuple(a.collected or ()),
+        reps=reps,
     )
 
 
@@ -266,15 +270,22 @@ def _count_problem(a: _Assembly, status: int) -> str:
     if a.collect_errors:
         return ""  # reported as a collection error, which is never a pass either
     collected = a.collected or []
-    replaying = bool(a.replays)
     if a.duplicates or len(set(collected)) != len(collected):
         return "a test was reported twice"
-    strangers = set(a.tests) - set(collected)
-    if strangers:
-        return f"results for tests that were not collected ({sorted(strangers)[0]})"
-    if not replaying and len(a.tests) != len(collected):
-        return f"{len(collected)} tests collected but {len(a.tests)} reported"
-    failures = sum(1 for t in a.tests.values() if t.outcome in {"failed", "error"})
+    if sorted(a.reps) != list(range(len(a.reps))):
+        return f"runs {sorted(a.reps)} reported, not one after another"
+    replay_only = bool(a.replays) and not a.reps
+    for index, rep in a.reps.items():
+        strangers = set(rep) - set(collected)
+        if strangers:
+            return f"results for tests that were not collected ({sorted(strangers)[0]})"
+        if len(rep) != len(collected):
+            return f"{len(collected)} tests collected but {len(rep)} reported in run {index + 1}"
+    if not a.reps and collected and not replay_only:
+        return f"{len(collected)} tests collected but none reported"
+    failures = sum(
+        1 for rep in a.reps.values() for t in rep.values() if t.outcome in {"failed", "error"}
+    )
     failed_count = int(a.finish["testsfailed"]) if a.finish else 0
     if (failures > 0) != (failed_count > 0):
         return f"{failures} failing tests recorded but pytest counted {failed_count}"

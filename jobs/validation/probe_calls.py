@@ -222,29 +222,39 @@ def _lookup(module: types.ModuleType, qualname: str) -> Callable[..., Any] | Non
     return owner if isinstance(owner, types.FunctionType) else None
 
 
-def load_versions(
-    spec: dict[str, Any], head_text: str
-) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """(head function, candidate function); the candidate's module is the tree's own."""
-    module = importlib.import_module(str(spec["module"]))
-    candidate = _lookup(module, str(spec["qualname"]))
-    head_module = types.ModuleType(module.__name__)
-    head_module.__file__ = module.__file__
-    head_module.__package__ = module.__package__
-    head_module.__spec__ = module.__spec__
+def _fresh_module(module: types.ModuleType, text: str) -> types.ModuleType:
+    """A new module object like `module`, executed from `text` (tests' state left behind)."""
+    fresh = types.ModuleType(module.__name__)
+    fresh.__file__ = module.__file__
+    fresh.__package__ = module.__package__
+    fresh.__spec__ = module.__spec__
     if hasattr(module, "__path__"):
-        head_module.__path__ = module.__path__
+        fresh.__path__ = module.__path__
     saved = sys.modules.get(module.__name__)
-    sys.modules[module.__name__] = head_module  # dataclasses and pickling look it up
+    sys.modules[module.__name__] = fresh  # dataclasses and pickling look it up
     try:
-        code = compile(head_text, str(module.__file__), "exec")
-        exec(code, head_module.__dict__)
+        code = compile(text, str(module.__file__), "exec")
+        exec(code, fresh.__dict__)
     finally:
         if saved is not None:
             sys.modules[module.__name__] = saved
-    head = _lookup(head_module, str(spec["qualname"]))
+    return fresh
+
+
+def load_versions(
+    spec: dict[str, Any], head_text: str, cand_text: str | None = None
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(head function, candidate function), each from a fresh module of its own source.
+
+    Without `cand_text` the candidate is the tree's module as imported.
+    """
+    module = importlib.import_module(str(spec["module"]))
+    qualname = str(spec["qualname"])
+    head = _lookup(_fresh_module(module, head_text), qualname)
+    source = module if cand_text is None else _fresh_module(module, cand_text)
+    candidate = _lookup(source, qualname)
     if candidate is None or head is None:
-        raise LookupError(f"{spec['qualname']} is not a plain function in {module.__name__}")
+        raise LookupError(f"{qualname} is not a plain function in {module.__name__}")
     return head, candidate
 
 
@@ -273,10 +283,10 @@ def call_once(function: Callable[..., Any], encoded_args: Any) -> dict[str, Any]
     return outcome
 
 
-def replay(spec: dict[str, Any], head_text: str, emit: Emit) -> None:
+def replay(spec: dict[str, Any], head_text: str, cand_text: str | None, emit: Emit) -> None:
     name = {"path": spec["path"], "qualname": spec["qualname"]}
     try:
-        head, candidate = load_versions(spec, head_text)
+        head, candidate = load_versions(spec, head_text, cand_text)
     except Exception as exc:  # noqa: BLE001 - the repository's import errors are data
         emit({"t": "replay", **name, "error": f"{type(exc).__name__}: {exc}"[:500]})
         return

@@ -112,14 +112,12 @@ def main(argv: list[str]) -> int:
         plan: dict[str, Any] = json.load(handle)
     root = os.getcwd()
     versions: dict[str, dict[str, str]] = {}
-    head_texts: dict[str, str] = {}
     for path, head_file in plan.get("versions", {}).items():
         with open(path, encoding="utf-8") as handle:
             current = handle.read()
         with open(head_file, encoding="utf-8") as handle:
             head = handle.read()
         versions[path] = {"cand": current, "head": head}
-        head_texts[path] = head
     channel = os.dup(1)
     os.dup2(2, 1)
     _not_dumpable()
@@ -139,7 +137,7 @@ def main(argv: list[str]) -> int:
                 os.close(read_fd)
                 os.close(channel)
                 code = provenfix_probe.run_step(
-                    step, provenfix_probe.Channel(write_fd), root, head_texts
+                    step, provenfix_probe.Channel(write_fd), root, versions
                 )
             finally:
                 with contextlib.suppress(Exception):

@@ -10,10 +10,13 @@ during the call (passing `assert` statements through pytest's
 `pytest.warns`). Interruptions (`pytest.exit`, Ctrl-C, internal errors) are
 recorded too; the session's end carries pytest's own counts.
 
-Optional: coverage.py contexts per test (which test runs which line), call
-recording into changed functions (probe_calls.Recorder), and replay mode
-(collect the selected tests for their import environment, then replay
-recorded calls instead of running the tests).
+The session runs its tests `repeats` times over the same collected items
+(pytest's own loop, repeated: fixtures are torn down and set up again; records
+carry the repetition's number). Optional: coverage.py contexts per test (which
+test runs which line), call recording into changed functions
+(probe_calls.Recorder), and after the runs a replay of recorded calls against
+head's and the candidate's versions of the module, both loaded fresh from their
+source (`replay_only`: collect the tests for their import environment only).
 """
 
 from __future__ import annotations
@@ -104,7 +107,9 @@ class Probe:
         cover: bool = False,
         recorder: calls.Recorder | None = None,
         replay: list[dict[str, Any]] | None = None,
-        head_texts: dict[str, str] | None = None,
+        versions: dict[str, dict[str, str]] | None = None,
+        repeats: int = 1,
+        replay_only: bool = False,
     ) -> None:
         self.emit = emit
         self.root = os.path.realpath(root)
@@ -114,7 +119,10 @@ class Probe:
         self.checks.install()
         self.recorder = recorder
         self.replay = replay
-        self.head_texts = head_texts or {}
+        self.versions = versions or {}
+        self.repeats = max(1, repeats)
+        self.replay_only = replay_only
+        self.rep = 0
         self.started = time.monotonic()
         self.cov: Any = None
         if cover:
@@ -140,18 +148,39 @@ class Probe:
         self.emit({"t": "collected", "ids": [item.nodeid for item in session.items]})
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
-        if self.replay is None:
-            return None
-        for spec in self.replay:
-            calls.replay(spec, self.head_texts.get(str(spec["path"]), ""), self.emit)
-        return True  # the tests were collected for their imports, not to run
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        """pytest's own loop, `repeats` times over the same items, then the replay."""
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            count = session.testsfailed
+            raise session.Interrupted(f"{count} error{'s' if count != 1 else ''} during collection")
+        if session.config.option.collectonly:
+            return True
+        for rep in range(0 if self.replay_only else self.repeats):
+            self.rep = rep
+            items = session.items
+            for i, item in enumerate(items):
+                nextitem = items[i + 1] if i + 1 < len(items) else None
+                item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                if session.shouldfail:
+                    raise session.Failed(session.shouldfail)
+                if session.shouldstop:
+                    raise session.Interrupted(session.shouldstop)
+        for spec in self.replay or ():
+            texts = self.versions.get(str(spec["path"]), {})
+            calls.replay(spec, texts.get("head", ""), texts.get("cand"), self.emit)
+        return True
 
     # --- tests --------------------------------------------------------------------------
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: object) -> Any:
-        self.current = {"id": item.nodeid, "phases": {}, "checks": 0, "duration": 0.0}
+        self.current = {
+            "id": item.nodeid,
+            "rep": self.rep,
+            "phases": {},
+            "checks": 0,
+            "duration": 0.0,
+        }
         if self.cov is not None:
             self.cov.switch_context(item.nodeid)
         if self.recorder is not None:
@@ -194,7 +223,8 @@ class Probe:
         entry = self.current
         if entry is None or entry["id"] != nodeid:
             return
-        self.order.append(nodeid)
+        if self.rep == 0:
+            self.order.append(nodeid)
         self.emit({"t": "test", **entry})
         self.current = None
 
@@ -254,8 +284,56 @@ def _text(value: str) -> str:
     return value[-_MAX_MESSAGE:]
 
 
-def run_step(step: dict[str, Any], emit: Channel, root: str, head_texts: dict[str, str]) -> int:
+_TEST_DIRS = frozenset({"test", "tests", "testing"})
+_SKIPPED_DIRS = frozenset({".git", ".provenfix_probe", "node_modules", ".tox", ".venv", "venv"})
+
+
+def _test_helper_files(root: str, limit: int = 20000) -> set[str]:
+    """Modules under a test folder (helpers such as tests/common.py with their own asserts)."""
+    found: set[str] = set()
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith(".")]
+        seen += len(files)
+        if seen > limit:
+            break
+        parts = os.path.relpath(folder, root).split(os.sep)
+        if _TEST_DIRS.intersection(parts):
+            found.update(os.path.join(folder, f) for f in files if f.endswith(".py"))
+    return found
+
+
+def _rewrite_test_helpers(root: str) -> None:
+    """Let pytest rewrite (and so count) the asserts of helper modules in test folders too.
+
+    pytest rewrites only test files, conftest files and registered modules, so a
+    suite whose tests call `assert_equal` from tests/common.py would look as if
+    it checked nothing. This widens pytest's own choice (internal API; without it
+    such tests are just not evidence).
+    """
+    try:
+        from _pytest.assertion import rewrite
+    except ImportError:
+        return
+    helpers = {os.path.realpath(f) for f in _test_helper_files(root)}
+    names = {os.path.splitext(os.path.basename(f))[0] for f in helpers}
+    hook: Any = rewrite.AssertionRewritingHook
+    should, bailout = hook._should_rewrite, hook._early_rewrite_bailout
+
+    def should_rewrite(self: Any, name: str, fn: str, state: Any) -> bool:
+        return bool(should(self, name, fn, state)) or os.path.realpath(fn) in helpers
+
+    def early_bailout(self: Any, name: str, state: Any) -> bool:
+        return name.rsplit(".", 1)[-1] not in names and bool(bailout(self, name, state))
+
+    hook._should_rewrite, hook._early_rewrite_bailout = should_rewrite, early_bailout
+
+
+def run_step(
+    step: dict[str, Any], emit: Channel, root: str, versions: dict[str, dict[str, str]]
+) -> int:
     """One pytest session as the plan's step describes it; returns pytest's exit code."""
+    _rewrite_test_helpers(root)
     recorder = None
     if step.get("record"):
         recorder = calls.Recorder(step["record"], root, int(step.get("max_calls", 200)))
@@ -266,7 +344,9 @@ def run_step(step: dict[str, Any], emit: Channel, root: str, head_texts: dict[st
         cover=bool(step.get("cover")),
         recorder=recorder,
         replay=step.get("replay"),
-        head_texts=head_texts,
+        versions=versions,
+        repeats=int(step.get("repeats", 1)),
+        replay_only=bool(step.get("replay_only")),
     )
     args = [*PYTEST_OPTIONS, *_in_process(), *step.get("pytest_args", []), *step.get("tests", [])]
     return int(pytest.main(args, plugins=[probe]))

@@ -3,7 +3,8 @@
 A run is a plan of steps executed by the in-sandbox driver in ONE process tree
 (one container): pytest sessions on the candidate's tree or with head's
 versions of the candidate's files laid back over it, each in a fresh child,
-plus replay steps. `run` is the one-step convenience.
+each running its tests one or more times and optionally replaying recorded
+calls afterwards. `run_tests` is the one-session convenience.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ class Step:
     tree: str = "cand"  # "head": head's versions of the plan's files laid back for this step
     cover: bool = False
     record: tuple[RecordTarget, ...] = ()
-    replay: tuple[ReplaySpec, ...] | None = None  # collect `tests`, then replay instead
+    replay: tuple[ReplaySpec, ...] | None = None  # replayed after the runs
     deselect: tuple[str, ...] = ()  # tests left out (they ended an earlier session)
+    repeats: int = 1  # runs of the tests in this session
+    replay_only: bool = False  # collect `tests` for their imports, run none, replay
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ def _step_json(step: Step, timeout_s: float, pytest_args: Sequence[str]) -> dict
         "cover": step.cover,
         "timeout_s": timeout_s,
         "max_calls": MAX_RECORDED_CALLS,
+        "repeats": step.repeats,
+        "replay_only": step.replay_only,
     }
     if step.tests is not None:
         out["tests"] = list(step.tests)

@@ -5,14 +5,14 @@
    changed functions. A test that ends the session (`pytest.exit`, `os._exit`)
    is left out and the baseline run again, so one rogue test cannot hide the rest.
 2. Each candidate is applied to a copy of head and parse-checked. Its proof is
-   ONE sandbox run of the selected tests (in the full run's order): once with
-   head's version of the changed file laid back (once per selection: it does not
-   depend on the candidate), three times with the candidate, once more at head
-   when a selected test fails at head, then a replay of the recorded calls
-   against head and the candidate (see jobs.validation.replay). Selection must
-   not change an outcome:
-   a test that behaves otherwise alone than in the full run brings its whole
-   module, and a test whose head outcomes still disagree is flaky at head.
+   ONE sandbox run: a pytest session that runs the selected tests (in the full
+   run's order) three times with the candidate and then replays the recorded
+   calls against head and the candidate (see jobs.validation.replay); before it,
+   where the full run cannot stand in for head (the selection splits a module,
+   or holds a test that failed), the same session at head. Selection must not
+   change an outcome: a test that behaves otherwise at head in the selection
+   than in the full run brings its whole module, and a test whose head runs
+   still disagree is flaky at head.
 3. Only a test whose call phase passed and checked something, in every run with
    the candidate, is evidence. Skips, xfails, xpasses, assertion-free tests and
    tests that failed already are not; a candidate with no evidence is
@@ -28,12 +28,18 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jobs.generation.edits import EditError, apply_candidates, parse_error
 from jobs.model import Candidate, SuggestionKind, Validation, ValidationStatus
-from jobs.validation.probe import CoverageMap, RecordedFunction, ReplayResult, TestOutcome
+from jobs.validation.probe import (
+    CoverageMap,
+    ProbeResult,
+    RecordedFunction,
+    ReplayResult,
+    TestOutcome,
+)
 from jobs.validation.replay import ReplayPlan, judge_replay
 from jobs.validation.testrun import Plan, RecordTarget, Step, TestRun, TestRunner
 from jobs.validation.verdicts import conclude, module_of
@@ -73,9 +79,8 @@ class Case:
 @dataclass(frozen=True)
 class ProofRun:
     tests: tuple[str, ...]
-    head: Mapping[str, TestOutcome]
-    runs: tuple[Mapping[str, TestOutcome], ...]  # one per repeat, with the candidate(s)
-    head_after: Mapping[str, TestOutcome] = field(default_factory=dict)  # head again, last
+    head: tuple[Mapping[str, TestOutcome], ...]  # head's runs in this selection; () = not run
+    runs: tuple[Mapping[str, TestOutcome], ...]  # the candidate's runs, in one session
     replays: tuple[ReplayResult, ...] = ()
     duration_s: float = 0.0
     error: str = ""
@@ -98,7 +103,7 @@ class Validator:
         self._combine = combine
         self._progress = progress
         self._trees = 0
-        self._head_cache: dict[tuple[str, ...], Mapping[str, TestOutcome]] = {}
+        self._head_cache: dict[tuple[str, ...], tuple[Mapping[str, TestOutcome], ...]] = {}
 
     def baseline(self, head_tree: Path, record: Sequence[RecordTarget] = ()) -> Baseline:
         left_out: list[str] = []
@@ -220,33 +225,24 @@ class Validator:
         proof = self._proof_run(head_tree, baseline, batch, tests)
         if proof.error:
             return proof
-        moved = {
-            t
-            for t in tests
-            if _differs(baseline.outcomes[t], proof.head.get(t))
-            or _differs(baseline.outcomes[t], proof.head_after.get(t))
-        }
-        if not moved:
+        moved = {t for t in tests for h in proof.head if _differs(baseline.outcomes[t], h.get(t))}
+        if moved:
+            # selection changed an outcome: those tests with their whole modules, in order
+            modules = frozenset(module_of(t) for t in moved)
+            widened = _in_order(
+                baseline,
+                frozenset(tests) | {t for t in baseline.outcomes if module_of(t) in modules},
+            )
+            if widened == tests:
+                return proof  # the modules were whole already: those tests are flaky at head
+            self._progress(f"validate: {len(moved)} test(s) behave otherwise alone; whole modules")
+            again = self._proof_run(head_tree, baseline, batch, widened)
+            return replace(again, duration_s=proof.duration_s + again.duration_s, widened=modules)
+        if proof.head or not _disagrees(proof):
             return proof
-        # selection changed an outcome: run those tests with their whole modules, in order
-        modules = frozenset(module_of(t) for t in moved)
-        widened = _in_order(
-            baseline, frozenset(tests) | {t for t in baseline.outcomes if module_of(t) in modules}
-        )
-        if widened == tests:
-            return proof  # the modules were whole already: those tests are flaky at head
-        self._progress(f"validate: {len(moved)} test(s) behave otherwise alone; whole modules")
-        again = self._proof_run(head_tree, baseline, batch, widened)
-        return ProofRun(
-            again.tests,
-            again.head,
-            again.runs,
-            again.head_after,
-            again.replays,
-            proof.duration_s + again.duration_s,
-            again.error,
-            modules,
-        )
+        # the candidate's runs disagree among themselves: is head the same (state, flakiness)?
+        head, seconds, error = self._head_runs(head_tree, tests)
+        return replace(proof, head=head, duration_s=proof.duration_s + seconds, error=error)
 
     def _proof_run(
         self, head_tree: Path, baseline: Baseline, batch: list[Case], tests: tuple[str, ...]
@@ -263,43 +259,69 @@ class Validator:
                 mine = [c.candidate for c in batch if c.candidate.path == path]
                 target.write_text(apply_candidates(text, mine), encoding="utf-8")
             specs = tuple(s for c in batch if c.replay is not None for s in c.replay.specs)
-            # Head alone in this selection and order: cached per selection (it does not
-            # depend on the candidate). Head again after the candidate's runs when a selected
-            # test fails at head: state a test leaves behind (a marker file) then shows up as
-            # head disagreeing with itself, never as a fix.
+            # Head in this selection and order, only where the full run cannot stand in for it:
+            # a selection that splits a module (order dependence) or holds a test that failed
+            # (a fix is claimed against head's own runs). Cached per selection.
             cached = self._head_cache.get(tests)
-            steps = [] if cached is not None else [Step("head", tests, tree="head")]
-            steps += [Step(f"run-{i + 1}", tests) for i in range(self._repeats)]
-            again = any(not baseline.outcomes[t].ok for t in tests if t in baseline.outcomes)
-            if again:
-                steps.append(Step("head-again", tests, tree="head"))
-            if specs:
-                steps.append(Step("replay", tests, replay=specs))
+            steps: list[Step] = []
+            if cached is None and _needs_head(baseline, tests):
+                steps.append(Step("head", tests, tree="head", repeats=self._repeats))
+            steps.append(Step("candidate", tests, repeats=self._repeats, replay=specs or None))
             plan_run = self._runner.run_plan(tree, Plan(tuple(steps), head_versions))
         finally:
             shutil.rmtree(tree, ignore_errors=True)
-        named = [plan_run.step(s.name) for s in steps]
-        for step, run in zip(steps, named, strict=True):
-            if run.result is None or run.result.collect_errors:
-                where = "at head" if step.tree == "head" else f"in {step.name}"
+        results: dict[str, ProbeResult] = {}
+        for step in steps:
+            run = plan_run.step(step.name)
+            problem = _unusable(run, self._repeats)
+            if problem or run.result is None:
+                where = "at head" if step.tree == "head" else "with the candidate"
                 return ProofRun(
-                    tests,
-                    {},
-                    (),
-                    duration_s=plan_run.duration_s,
-                    error=f"{run.detail or 'no result'} ({where})",
+                    tests, (), (), duration_s=plan_run.duration_s, error=f"{problem} ({where})"
                 )
-        results = {s.name: run.result for s, run in zip(steps, named, strict=True) if run.result}
-        head = cached if cached is not None else results["head"].tests
-        self._head_cache[tests] = head
+            results[step.name] = run.result
+        if "head" in results:
+            self._head_cache[tests] = results["head"].reps
+        head = self._head_cache.get(tests, ())
+        candidate = results["candidate"]
         return ProofRun(
-            tests,
-            head,
-            tuple(results[f"run-{i + 1}"].tests for i in range(self._repeats)),
-            results["head-again"].tests if again else head,
-            results["replay"].replays if specs else (),
-            plan_run.duration_s,
+            tests, head, candidate.reps, candidate.replays if specs else (), plan_run.duration_s
         )
+
+    def _head_runs(
+        self, head_tree: Path, tests: tuple[str, ...]
+    ) -> tuple[tuple[Mapping[str, TestOutcome], ...], float, str]:
+        plan_run = self._runner.run_plan(
+            head_tree, Plan((Step("head", tests, repeats=self._repeats),))
+        )
+        run = plan_run.step("head")
+        problem = _unusable(run, self._repeats)
+        if problem or run.result is None:
+            return (), plan_run.duration_s, f"{problem} (at head)"
+        self._head_cache[tests] = run.result.reps
+        return run.result.reps, plan_run.duration_s, ""
+
+
+def _unusable(run: TestRun, repeats: int) -> str:
+    if run.result is None or run.result.collect_errors:
+        return run.detail or "no result"
+    if len(run.result.reps) != repeats and run.result.collected:
+        return f"invalid run: {len(run.result.reps)} of {repeats} runs reported"
+    return ""
+
+
+def _needs_head(baseline: Baseline, tests: tuple[str, ...]) -> bool:
+    chosen = set(tests)
+    modules = {module_of(t) for t in tests}
+    split = any(module_of(t) in modules and t not in chosen for t in baseline.outcomes)
+    failing = any(not baseline.outcomes[t].ok for t in tests if t in baseline.outcomes)
+    return split or failing
+
+
+def _disagrees(proof: ProofRun) -> bool:
+    return any(
+        len({run.get(t) is not None and run[t].ok for run in proof.runs}) > 1 for t in proof.tests
+    )
 
 
 def _in_order(baseline: Baseline, tests: frozenset[str]) -> tuple[str, ...]:

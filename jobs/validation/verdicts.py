@@ -1,13 +1,13 @@
 """One candidate's verdict from its proof run: what counts as evidence, and what rejects.
 
-Reference outcomes are head's, in the same selection and order as the
-candidate's runs. A test is:
-- flaky at head when head's outcome, before or after the candidate's runs,
-  differs from the full baseline run (after whole-module widening): neither
-  evidence nor a regression;
-- a regression when it passed at head and fails (or does not report) in any
-  run with the candidate;
-- fixed when it failed at head and passes genuinely in every run;
+The reference is head's runs in the same selection, order and session shape
+as the candidate's (run k against run k), or the full baseline run where head
+did not need to run. A test is:
+- flaky at head when any of head's runs differs from the full baseline run
+  (after whole-module widening): neither evidence nor a regression;
+- a regression when it passed in head's run k and fails (or does not report)
+  in the candidate's run k;
+- fixed when it failed in every head run and passes genuinely in every run;
 - evidence when it passes genuinely (call phase passed, something checked) in
   every run with the candidate.
 """
@@ -44,18 +44,18 @@ def conclude(
         )
     own = set(case.tests) | {t for t in proof.tests if module_of(t) in proof.widened}
     own &= set(proof.tests)
-    flaky = {
-        t
-        for t in own
-        if _unstable(baseline.outcomes.get(t), proof.head.get(t))
-        or _unstable(baseline.outcomes.get(t), proof.head_after.get(t))
-    }
+    # head's runs in this selection, or the full baseline run where head did not need to run
+    reference = proof.head or tuple(baseline.outcomes for _ in proof.runs)
+    flaky = {t for t in own for h in proof.head if _unstable(baseline.outcomes.get(t), h.get(t))}
     steady = own - flaky
     regressions = {
-        t for t in steady if _ok(proof.head, t) and any(not _ok(run, t) for run in proof.runs)
+        t
+        for t in steady
+        for ref, run in zip(reference, proof.runs, strict=False)
+        if _ok(ref, t) and not _ok(run, t)
     }
     passing = {t for t in steady if all(_genuine(run, t) for run in proof.runs)}
-    fixed = {t for t in passing if not _ok(proof.head, t)}
+    fixed = {t for t in passing if not any(_ok(ref, t) for ref in reference)}
     unfixed = set(case.targets) - fixed
     failed = {t for t in own if any(not _ok(run, t) for run in proof.runs)}
     common = {

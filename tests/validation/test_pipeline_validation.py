@@ -110,8 +110,8 @@ def test_value():
     runs = int(COUNTER.read_text()) + 1 if COUNTER.exists() else 1
     COUNTER.write_text(str(runs))
     assert value(None) is None
-    # session 1 is the baseline; the proof runs head (2) and the candidate (3, 4, 5); the
-    # selection is the whole module already, so nothing is widened
+    # run 1 is the baseline; the candidate's session runs it 3 times (2, 3, 4); when those
+    # disagree, head's session runs it 3 times (5, 6, 7) to compare run by run
     assert runs not in {failing_runs}
 
 
@@ -142,8 +142,8 @@ def _analyze_with_flaky_test(
 def test_a_test_flaky_at_head_is_neither_a_regression_nor_evidence(
     make_repo: MakeRepo, tmp_path: Path
 ) -> None:
-    # head fails it in the proof although it passed in the baseline: flaky at head
-    report = _analyze_with_flaky_test(make_repo, tmp_path, {2}, sessions=5)
+    # it fails in the first run of both the candidate's and head's sessions: flaky at head
+    report = _analyze_with_flaky_test(make_repo, tmp_path, {2, 5}, sessions=7)
     (suggestion,) = report.suggestions
     validation = suggestion.validation
     assert validation.status is ValidationStatus.PASSED, validation
@@ -156,8 +156,8 @@ def test_a_test_flaky_at_head_is_neither_a_regression_nor_evidence(
 def test_a_failure_with_the_candidate_rejects_it_even_if_a_rerun_passes(
     make_repo: MakeRepo, tmp_path: Path
 ) -> None:
-    # head passes it before and after; the candidate's second run fails it
-    report = _analyze_with_flaky_test(make_repo, tmp_path, {4}, sessions=5)
+    # the candidate's second run fails it; head's three runs pass it
+    report = _analyze_with_flaky_test(make_repo, tmp_path, {3}, sessions=7)
     (suggestion,) = report.suggestions
     validation = suggestion.validation
     assert validation.status is ValidationStatus.FAILED, validation

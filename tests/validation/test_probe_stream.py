@@ -280,3 +280,52 @@ def test_a_passing_doctest_checked_what_it_shows(tmp_path: Path) -> None:
     assert run.result is not None, run.detail
     doctest = run.result.tests["calc.py::calc.inc"]
     assert doctest.outcome == "passed" and doctest.genuine
+
+
+def test_asserts_in_a_helper_module_of_the_test_folder_count(
+    runner: SubprocessTestRunner, tmp_path: Path
+) -> None:
+    helper = "def assert_equal(expected, actual):\n    assert expected == actual\n"
+    suite = (
+        "from calc import inc\nfrom common import assert_equal\n\n\n"
+        "def test_via_helper():\n    assert_equal(2, inc(1))\n"
+    )
+    root = tree(tmp_path, {"test/common.py": helper, "test/test_calc.py": suite})
+    run = run_tests(runner, root, None)
+    assert run.result is not None, run.detail
+    assert run.result.tests["test/test_calc.py::test_via_helper"].genuine
+
+
+def test_a_session_runs_its_tests_three_times_and_replays_fresh_versions_after(
+    runner: SubprocessTestRunner, tmp_path: Path
+) -> None:
+    suite = (
+        "from calc import inc\n\nSEEN = []\n\n\n"
+        "def test_counts():\n    SEEN.append(1)\n    assert inc(len(SEEN)) == len(SEEN) + 1\n"
+    )
+    root = tree(tmp_path, {"tests/test_calc.py": suite})
+    (root / "calc.py").write_text(CODE.replace("x + 1", "x + 2"))
+    spec = ReplaySpec("calc.py", "inc", "calc", (values_args(1),))
+    step = Step("s", None, repeats=3, replay=(spec,))
+    result = runner.run_plan(root, Plan((step,), {"calc.py": CODE})).steps["s"]
+    assert result.invalid == ""
+    assert [rep["tests/test_calc.py::test_counts"].outcome for rep in result.reps] == ["failed"] * 3
+    ((replayed),) = result.replays
+    assert replayed.results == (({"result": 2}, {"result": 3}),)
+
+
+def values_args(*positional: Any) -> Any:
+    from jobs.validation import probe_values
+
+    return probe_values.encode([list(positional), {}])
+
+
+def test_a_run_missing_from_a_repeated_session_is_invalid() -> None:
+    records = (
+        {"t": "collected", "ids": IDS},
+        *({**test_record(t), "rep": rep} for rep in (0, 2) for t in IDS),
+        {"t": "finish", "exitstatus": 0, "testsfailed": 0, "testscollected": 2},
+        {"t": "exit", "code": 0},
+    )
+    (result,) = parse_stream(stream(*records)).values()
+    assert "not one after another" in result.invalid
