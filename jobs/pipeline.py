@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jobs import __version__
@@ -23,7 +23,7 @@ from jobs.model import Candidate, Finding, Report, Skipped, ToolInfo, Validation
 from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.settings import AnalysisSettings
 from jobs.snapshot import Snapshot, take_snapshot
-from jobs.suggest import assemble_suggestions
+from jobs.suggest import assemble_suggestions, outside_reason, untouched_line
 from jobs.validation.stage import (
     NoTestEnvironment,
     ValidationOutcome,
@@ -162,9 +162,10 @@ class Pipeline:
         stage = self._stages.validation
         if stage is None or not snapshot.files:
             with timer("generate"):
-                candidates = self._generate(findings, snapshot)
+                candidates, outside = self._generate(findings, snapshot, change)
             reason = "validation is off" if stage is None else "no Python change to validate"
-            return ValidationOutcome(verdicts=not_validated(candidates, reason)), candidates
+            verdicts = not_validated(candidates, reason)
+            return ValidationOutcome(verdicts=verdicts, skipped=outside), candidates
         try:
             with timer("validate"):
                 session = stage.start(
@@ -173,14 +174,15 @@ class Pipeline:
                 findings.extend(session.failing_test_findings())
         except NoTestEnvironment as missing:
             with timer("generate"):
-                candidates = self._generate(findings, snapshot)
-            skipped = (Skipped("(test environment)", missing.reason),)
+                candidates, outside = self._generate(findings, snapshot, change)
+            skipped = (Skipped("(test environment)", missing.reason), *outside)
             verdicts = not_validated(candidates, missing.reason)
             return ValidationOutcome(verdicts=verdicts, skipped=skipped), candidates
         with timer("generate"):
-            candidates = self._generate(findings, snapshot)
+            candidates, outside = self._generate(findings, snapshot, change)
         with timer("validate"):
             outcome = session.validate(candidates, _targets(candidates, findings))
+            outcome = replace(outcome, skipped=(*outcome.skipped, *outside))
         proven = sum(1 for v in outcome.verdicts.values() if v.status is ValidationStatus.PASSED)
         self._progress(f"validate: {proven} of {len(candidates)} candidates proven by the tests")
         return outcome, candidates
@@ -193,16 +195,30 @@ class Pipeline:
             for item in generator.dropped()
         ]
 
-    def _generate(self, findings: Sequence[Finding], snapshot: Snapshot) -> list[Candidate]:
+    def _generate(
+        self, findings: Sequence[Finding], snapshot: Snapshot, change: Change
+    ) -> tuple[list[Candidate], tuple[Skipped, ...]]:
+        """The candidates, and those that rewrite lines the change did not touch (never
+        proven: the posting gate would turn them away, see jobs.suggest)."""
         candidates: list[Candidate] = []
+        outside: list[Skipped] = []
         seen: set[str] = set()
+        changed = {f.path: f.added for f in change.files}
         for generator in self._stages.generators:
             for cand in generator.generate(findings, snapshot):
-                if cand.id not in seen:
-                    seen.add(cand.id)
+                if cand.id in seen:
+                    continue
+                seen.add(cand.id)
+                line = untouched_line(cand, changed)
+                if line is None:
                     candidates.append(cand)
-        self._progress(f"generate: {len(candidates)} candidate fixes")
-        return candidates
+                else:
+                    outside.append(Skipped(cand.path, outside_reason(cand, line), cand.start_line))
+        self._progress(
+            f"generate: {len(candidates)} candidate fixes"
+            + (f" ({len(outside)} more rewrite lines the change did not touch)" if outside else "")
+        )
+        return candidates, tuple(outside)
 
 
 def _targets(

@@ -115,14 +115,13 @@ def gate(
     changed: Mapping[str, Sequence[LineRange]] | None,
 ) -> str:
     """Why this candidate may not be reported; "" when it may."""
-    label = f"{cand.source} ({cand.description.rstrip('.')})"
+    label = _label(cand)
     if validation.status is not ValidationStatus.PASSED:
         return "" if cand.finding_ids else f"{label}: not proven and resolves no finding"
     if changed is not None:
-        added = changed.get(cand.path, ())
-        outside = [n for n in range(cand.start_line, cand.end_line + 1) if not _in(n, added)]
-        if outside:
-            return f"{label}: rewrites line {outside[0]}, which this change did not touch"
+        line = untouched_line(cand, changed)
+        if line is not None:
+            return outside_reason(cand, line)
     if cand.kind is SuggestionKind.OPTIMIZATION:
         speed = validation.speed
         if speed is None:
@@ -170,6 +169,20 @@ def resolved_findings(
         if ok:
             resolved.append(fid)
     return tuple(resolved)
+
+
+def untouched_line(cand: Candidate, changed: Mapping[str, Sequence[LineRange]]) -> int | None:
+    """The first line the candidate replaces that the change did not add or modify."""
+    added = changed.get(cand.path, ())
+    return next((n for n in range(cand.start_line, cand.end_line + 1) if not _in(n, added)), None)
+
+
+def outside_reason(cand: Candidate, line: int) -> str:
+    return f"{_label(cand)}: rewrites line {line}, which this change did not touch"
+
+
+def _label(cand: Candidate) -> str:
+    return f"{cand.source} ({cand.description.rstrip('.')})"
 
 
 def _tier(s: Suggestion) -> int:

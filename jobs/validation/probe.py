@@ -166,6 +166,7 @@ class _Assembly:
     duplicates: int = 0
     collect_errors: list[str] = field(default_factory=list)
     interrupted: str = ""
+    crash: str = ""
     garbage: str = ""
     finish: dict[str, Any] | None = None
     exit: dict[str, Any] | None = None
@@ -190,6 +191,8 @@ def _assemble(records: list[dict[str, Any]]) -> _Assembly:
             rep[test.nodeid] = test
         elif kind == "collect_error":
             out.collect_errors.append(str(record.get("message", ""))[-4000:])
+        elif kind == "crash":
+            out.crash = str(record.get("reason", "crashed"))[:500] or "crashed"
         elif kind == "interrupted":
             out.interrupted = str(record.get("reason", "interrupted"))[:300] or "interrupted"
         elif kind == "garbage":
@@ -238,6 +241,8 @@ def _checked(a: _Assembly) -> ProbeResult:
         problem = f"timed out after {float(a.exit.get('seconds', 0)):.0f} s"
     elif "signal" in a.exit:
         problem = f"the test process was killed by signal {int(a.exit['signal'])}"
+    elif a.crash:
+        problem = f"pytest could not run the tests: {a.crash}"
     elif a.garbage:
         problem = f"the test process wrote an invalid record ({a.garbage})"
     elif a.interrupted and not a.collect_errors:  # pytest stops after collection errors

@@ -36,6 +36,7 @@ else:
         from jobs.validation import probe_values as values
 
 CALL_TIMEOUT_S = 2.0
+_INTROSPECTS = frozenset({"_getframe", "currentframe", "stack", "getouterframes", "f_back"})
 MAX_RECORDED_BYTES = 4_000_000  # per function: the stream and the host stay small
 Emit = Callable[[dict[str, Any]], None]
 
@@ -97,6 +98,8 @@ class Recorder:
         function = owner.__dict__.get(parts[-1])
         if not isinstance(function, types.FunctionType):
             return  # decorated, a staticmethod, not there: its calls are not recorded
+        if _INTROSPECTS.intersection(function.__code__.co_names):
+            return  # it looks at its caller's frame: a wrapper would be what it sees
         code = function.__code__
         if os.path.realpath(code.co_filename) != target.file or code.co_firstlineno > target.last:
             return

@@ -23,6 +23,7 @@ import select
 import signal
 import sys
 import time
+import traceback
 from typing import Any
 
 MAX_STEP_BYTES = 256 * 1024 * 1024
@@ -139,6 +140,11 @@ def main(argv: list[str]) -> int:
                 code = provenfix_probe.run_step(
                     step, provenfix_probe.Channel(write_fd), root, versions
                 )
+            except BaseException as exc:  # noqa: BLE001 - reported, then the child ends
+                traceback.print_exc()
+                reason = f"{type(exc).__name__}: {exc}".strip()[:500]
+                with contextlib.suppress(OSError):
+                    _channel_write(write_fd, {"t": "crash", "reason": reason})
             finally:
                 with contextlib.suppress(Exception):
                     sys.stdout.flush()

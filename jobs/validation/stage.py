@@ -205,15 +205,31 @@ class BaselineSession:
             for cand in candidates
         ]
         verdicts = self._validator.validate(self._head_tree, self.baseline, cases)
-        skipped = tuple(
+        skipped = [
             Skipped(test, "this test ended the test session (pytest.exit, os._exit); left out")
             for test in self.baseline.left_out
-        )
+        ]
+        if self.baseline.run.result is None:
+            skipped.append(
+                Skipped(
+                    "(test suite)",
+                    f"the test suite does not run at head, so nothing could be proven: "
+                    f"{self.baseline.run.detail}",
+                )
+            )
+        if self.baseline.recording_changed:
+            skipped.append(
+                Skipped(
+                    "(call recording)",
+                    f"recording calls changed the outcome of "
+                    f"{', '.join(self.baseline.recording_changed[:3])}; no call was replayed",
+                )
+            )
         return ValidationOutcome(
             verdicts=verdicts,
             coverage=self.baseline.coverage,
             selected=selected,
-            skipped=skipped,
+            skipped=tuple(skipped),
         )
 
     def _passed_at_base(self, nodeids: list[str]) -> set[str]:

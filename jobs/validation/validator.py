@@ -41,7 +41,7 @@ from jobs.validation.probe import (
     TestOutcome,
 )
 from jobs.validation.replay import ReplayPlan, judge_replay
-from jobs.validation.testrun import Plan, RecordTarget, Step, TestRun, TestRunner
+from jobs.validation.testrun import Plan, RecordTarget, Step, TestRun, TestRunner, run_tests
 from jobs.validation.verdicts import conclude, module_of
 
 REPEATS = 3  # sessions with the candidate; any failure rejects
@@ -55,6 +55,7 @@ class Baseline:
     coverage: CoverageMap
     recorded: tuple[RecordedFunction, ...] = ()
     left_out: tuple[str, ...] = ()  # tests that ended the session, with why
+    recording_changed: tuple[str, ...] = ()  # tests that failed only with calls recorded
 
     @property
     def failing(self) -> tuple[TestOutcome, ...]:
@@ -119,13 +120,38 @@ class Validator:
             left_out.append(raw.unfinished[0])  # the test that was running when it ended
             self._progress(f"validate: {raw.unfinished[0]} ended the session; left out")
         result = run.result
+        outcomes = dict(result.tests) if result else {}
+        recorded = result.recorded if result else ()
+        unrecorded = self._without_recording(head_tree, outcomes) if recorded else {}
+        if unrecorded:
+            # the recording wrappers changed what a test sees (a function that inspects its
+            # caller): trust the plain run, and replay nothing in this analysis
+            self._progress(
+                f"validate: recording calls changed the outcome of {len(unrecorded)} test(s); "
+                "replay is off for this analysis"
+            )
+            outcomes.update(unrecorded)
+            recorded = ()
         return Baseline(
             run=run,
-            outcomes=dict(result.tests) if result else {},
+            outcomes=outcomes,
             coverage=(result.coverage if result else None) or CoverageMap(),
-            recorded=result.recorded if result else (),
+            recorded=recorded,
             left_out=tuple(left_out),
+            recording_changed=tuple(sorted(unrecorded)),
         )
+
+    def _without_recording(
+        self, head_tree: Path, outcomes: Mapping[str, TestOutcome]
+    ) -> dict[str, TestOutcome]:
+        """The failing tests that pass when run without the recording wrappers."""
+        failing = [t for t, o in outcomes.items() if not o.ok]
+        if not failing:
+            return {}
+        again = run_tests(self._runner, head_tree, failing)
+        if again.result is None:
+            return {}
+        return {t: o for t, o in again.result.tests.items() if t in outcomes and o.ok}
 
     def validate(
         self, head_tree: Path, baseline: Baseline, cases: Sequence[Case]

@@ -329,3 +329,46 @@ def test_a_run_missing_from_a_repeated_session_is_invalid() -> None:
     )
     (result,) = parse_stream(stream(*records)).values()
     assert "not one after another" in result.invalid
+
+
+def test_a_function_that_looks_at_its_callers_frame_is_not_wrapped(
+    runner: SubprocessTestRunner, tmp_path: Path
+) -> None:
+    code = "import sys\n\n\ndef caller():\n    return sys._getframe(1).f_globals['__name__']\n"
+    suite = "from calc import caller\n\n\ndef test_caller():\n    assert caller() == __name__\n"
+    root = tree(tmp_path, {"calc.py": code, "tests/test_calc.py": suite})
+    target = RecordTarget("calc.py", "caller", 4, 5)
+    result = runner.run_plan(root, Plan((Step("b", None, record=(target,)),))).steps["b"]
+    assert result.tests["tests/test_calc.py::test_caller"].genuine
+    ((recorded),) = result.recorded
+    assert recorded.calls == () and recorded.module == ""  # left alone
+
+
+def test_pytest_refusing_a_conftest_is_an_invalid_run_that_says_why(
+    runner: SubprocessTestRunner, tmp_path: Path
+) -> None:
+    conftest = "def pytest_ignore_collect(path, config):\n    return False\n"  # pytest 9: no
+    root = tree(tmp_path, {"tests/test_calc.py": SUITE, "tests/conftest.py": conftest})
+    run = run_tests(runner, root, None)
+    assert run.result is None
+    assert "pytest could not run the tests" in run.detail and "path" in run.detail
+
+
+def test_a_test_that_fails_only_under_recording_is_judged_without_it(
+    runner: SubprocessTestRunner, tmp_path: Path
+) -> None:
+    from jobs.validation.validator import Validator
+
+    code = (
+        "import sys\n\n\ndef _module_of_caller():\n"
+        "    return sys._getframe(2).f_globals['__name__']\n"
+        "\n\ndef make():\n    return _module_of_caller()\n"
+    )
+    suite = "from calc import make\n\n\ndef test_make():\n    assert make() == __name__\n"
+    root = tree(tmp_path, {"calc.py": code, "tests/test_calc.py": suite})
+    (tmp_path / "trees").mkdir()
+    validator = Validator(runner, tmp_path / "trees")
+    baseline = validator.baseline(root, [RecordTarget("calc.py", "make", 8, 9)])
+    assert baseline.recording_changed == ("tests/test_calc.py::test_make",)
+    assert baseline.outcomes["tests/test_calc.py::test_make"].genuine
+    assert baseline.recorded == ()  # nothing recorded under wrappers is trusted for replay
