@@ -316,9 +316,14 @@ def _rewrite_test_helpers(root: str) -> None:
     except ImportError:
         return
     helpers = {os.path.realpath(f) for f in _test_helper_files(root)}
+    if not helpers:
+        return
     names = {os.path.splitext(os.path.basename(f))[0] for f in helpers}
-    hook: Any = rewrite.AssertionRewritingHook
-    should, bailout = hook._should_rewrite, hook._early_rewrite_bailout
+    hook: Any = getattr(rewrite, "AssertionRewritingHook", None)
+    should = getattr(hook, "_should_rewrite", None)
+    bailout = getattr(hook, "_early_rewrite_bailout", None)
+    if should is None or bailout is None:
+        return  # another pytest: its own choice of what to rewrite stands
 
     def should_rewrite(self: Any, name: str, fn: str, state: Any) -> bool:
         return bool(should(self, name, fn, state)) or os.path.realpath(fn) in helpers
