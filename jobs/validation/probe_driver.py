@@ -122,7 +122,6 @@ def main(argv: list[str]) -> int:
     channel = os.dup(1)
     os.dup2(2, 1)
     _not_dumpable()
-    os.environ.pop("PROVENFIX_PROBE_PLAN", None)
     import provenfix_probe  # type: ignore[import-not-found]  # pytest imported once, before forks
 
     for step in plan["steps"]:
