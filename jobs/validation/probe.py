@@ -318,6 +318,9 @@ def _test(record: dict[str, Any]) -> TestOutcome:
             outcome = "xfailed"
     elif call.get("xfail"):
         outcome = "xfailed" if call.get("outcome") == "skipped" else "xpassed"
+    elif record.get("raised") and call.get("outcome") == "passed":
+        # the test raised, yet its report says it passed: something rewrote the report
+        outcome, message = "failed", "the test raised, but its report was changed to a pass"
     else:
         outcome = {"passed": "passed", "skipped": "skipped"}[str(call.get("outcome"))]
     if outcome not in _OUTCOMES:

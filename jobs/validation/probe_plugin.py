@@ -53,6 +53,10 @@ PYTEST_OPTIONS = (
 )
 
 
+# what a passing, skipped or xfailed call may raise (pytest's outcome exceptions)
+_NOT_FAILURES = (pytest.skip.Exception, pytest.xfail.Exception)
+
+
 class Channel:
     """JSON lines on a file descriptor, written whole."""
 
@@ -191,17 +195,23 @@ class Probe:
         if self.cov is not None:
             self.cov.switch_context("")
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        # trylast: the innermost wrapper, so it sees what the test itself raised before any
+        # conftest wrapper or report hook could hide it
         self.checks.count, self.checks.in_call = 0, True
         if type(item).__name__ == "DoctestItem":
             self.checks.hit()  # a doctest compares every output it shows: it only passes checked
+        raised = False
         try:
-            yield
+            result = yield
+            error = getattr(result, "excinfo", None)
+            raised = error is not None and not isinstance(error[1], _NOT_FAILURES)
         finally:
             self.checks.in_call = False
             if self.current is not None:
                 self.current["checks"] = self.checks.count
+                self.current["raised"] = raised
 
     def pytest_assertion_pass(self, item: pytest.Item, lineno: int, orig: str, expl: str) -> None:
         self.checks.hit()

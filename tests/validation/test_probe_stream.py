@@ -372,3 +372,24 @@ def test_a_test_that_fails_only_under_recording_is_judged_without_it(
     assert baseline.recording_changed == ("tests/test_calc.py::test_make",)
     assert baseline.outcomes["tests/test_calc.py::test_make"].genuine
     assert baseline.recorded == ()  # nothing recorded under wrappers is trusted for replay
+
+
+def test_a_conftest_that_turns_failed_reports_into_passes_is_caught(
+    runner: SubprocessTestRunner, tmp_path: Path
+) -> None:
+    conftest = (
+        "import pytest\n\n\n@pytest.hookimpl(hookwrapper=True)\n"
+        "def pytest_runtest_makereport(item, call):\n"
+        "    outcome = yield\n"
+        "    report = outcome.get_result()\n"
+        "    if report.failed:\n"
+        "        report.outcome = 'passed'\n"
+    )
+    suite = (
+        "from calc import inc\n\n\n"
+        "def test_half():\n    assert inc(1) == 2\n    assert inc(1) == 3\n"
+    )
+    root = tree(tmp_path, {"tests/test_calc.py": suite, "tests/conftest.py": conftest})
+    run = run_tests(runner, root, None)
+    assert run.result is None  # the failure it hid does not add up with what pytest counted
+    assert "failing tests recorded but pytest counted 0" in run.detail
