@@ -76,7 +76,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -84,6 +83,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sdists import BenchmarkError, fetch_sdist, git, say, unpack_sdist
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -96,15 +97,6 @@ DEFAULT_PAIRS = (
 )
 ANALYZE_TIMEOUT_S = 20 * 60
 SPEED_CLAIM = 1.1  # documentation only: the report's `significant` is what counts
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "benchmark",
-    "GIT_AUTHOR_EMAIL": "benchmark@example.org",
-    "GIT_COMMITTER_NAME": "benchmark",
-    "GIT_COMMITTER_EMAIL": "benchmark@example.org",
-    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 # (substring of a `skipped` reason, kind): the posting gate's refusals (jobs/suggest.py:gate),
 # tried in this order.
 GATE_KINDS = (
@@ -117,14 +109,6 @@ GATE_KINDS = (
 TEST_DIRS = frozenset({"test", "tests", "testing"})
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 UNTOUCHED = re.compile(r"rewrites line (\d+), which this change did not touch")
-
-
-class BenchmarkError(Exception):
-    """The benchmark cannot run; the message says why."""
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- 1. the two releases, as a pull request ----------------------------------------------
@@ -152,58 +136,6 @@ def parse_pair(text: str) -> Pair:
     return Pair(*parts)
 
 
-def git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BenchmarkError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def sdists_in(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.name.endswith((".tar.gz", ".zip")))
-
-
-def fetch_sdist(work: Path, name: str, version: str) -> Path:
-    """The sdist of name==version, from the cache or downloaded by pip."""
-    folder = work / "sdists" / f"{name}-{version}"
-    found = sdists_in(folder)
-    if not found:
-        folder.mkdir(parents=True, exist_ok=True)
-        say(f"downloading {name}=={version} (sdist) ...")
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        command += ["--no-binary", ":all:", "--dest", str(folder), f"{name}=={version}"]
-        proc = subprocess.run(command, capture_output=True, text=True, check=False)
-        found = sdists_in(folder)
-        if proc.returncode != 0 or not found:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise BenchmarkError(f"pip download {name}=={version} failed: {' '.join(tail)}")
-    return found[0]
-
-
-def unpack_sdist(sdist: Path, dest: Path) -> None:
-    """The sdist's tree, without its one top folder, copied into dest."""
-    with tempfile.TemporaryDirectory(prefix="sdist-", dir=dest.parent) as scratch:
-        raw = Path(scratch)
-        if sdist.name.endswith(".zip"):
-            with zipfile.ZipFile(sdist) as archive:
-                archive.extractall(raw)
-        else:
-            with tarfile.open(sdist) as archive:
-                archive.extractall(raw, filter="data")
-        entries = list(raw.iterdir())
-        if len(entries) != 1 or not entries[0].is_dir():
-            raise BenchmarkError(f"{sdist.name}: expected one top-level folder")
-        shutil.copytree(entries[0], dest, symlinks=True, dirs_exist_ok=True)
-
-
 def build_repo(work: Path, pair: Pair) -> Path:
     """A git repository: `main` = the OLD release tree, branch `pr` = the NEW one on top."""
     repo = work / "repos" / pair.slug
@@ -213,8 +145,8 @@ def build_repo(work: Path, pair: Pair) -> Path:
             return repo
         except BenchmarkError:
             pass  # half-built by an interrupted run: start over
-    old_sdist = fetch_sdist(work, pair.name, pair.old)
-    new_sdist = fetch_sdist(work, pair.name, pair.new)
+    old_sdist = fetch_sdist(work / "sdists", pair.name, pair.old)
+    new_sdist = fetch_sdist(work / "sdists", pair.name, pair.new)
     shutil.rmtree(repo, ignore_errors=True)
     repo.mkdir(parents=True)
     git(repo, "init", "--quiet", "--initial-branch=main")

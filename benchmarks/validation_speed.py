@@ -57,13 +57,15 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import sdists
+from sdists import BenchmarkError, git, say
 
 from jobs.diff import open_repo
 from jobs.errors import ProvenFixError
@@ -95,15 +97,6 @@ START_RUNS = 5
 MUTATION_TRIES = 2  # mutation sites tried per function before moving on
 KINDS = ("refactor", "optimization", "mutation")
 TEMP_NAME = "_pf_result"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "benchmark",
-    "GIT_AUTHOR_EMAIL": "benchmark@example.org",
-    "GIT_COMMITTER_NAME": "benchmark",
-    "GIT_COMMITTER_EMAIL": "benchmark@example.org",
-    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 COMPARE_FLIPS: dict[type[ast.cmpop], tuple[str, str]] = {
     ast.Eq: ("==", "!="),
     ast.NotEq: ("!=", "=="),
@@ -124,44 +117,12 @@ TEST_DIRS = frozenset({"test", "tests", "testing"})
 Func = ast.FunctionDef | ast.AsyncFunctionDef
 
 
-class BenchmarkError(Exception):
-    """The benchmark cannot run; the message says why."""
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- 1. the repository: an sdist from PyPI, committed as `main` -------------------------
 
 
-def git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BenchmarkError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout.strip()
-
-
 def fetch_sdist(name: str, version: str) -> Path:
-    """The sdist of name==version, from benchmarks/.work/ or downloaded by pip."""
-    folder = WORK / "sdists" / f"{name}-{version}"
-    found = sorted(folder.glob("*.tar.gz")) if folder.is_dir() else []
-    if not found:
-        folder.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        command += ["--no-binary", ":all:", "--dest", str(folder), f"{name}=={version}"]
-        proc = subprocess.run(command, capture_output=True, text=True, check=False)
-        found = sorted(folder.glob("*.tar.gz"))
-        if proc.returncode != 0 or not found:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise BenchmarkError(f"pip download {name}=={version} failed: {' '.join(tail)}")
-    return found[0]
+    """The sdist of name==version, from benchmarks/.work/validation/sdists/ or downloaded."""
+    return sdists.fetch_sdist(WORK / "sdists", name, version)
 
 
 def build_repo(name: str, version: str) -> Path:

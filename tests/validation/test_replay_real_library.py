@@ -24,7 +24,6 @@ are changed lines. Two repository rules match them:
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tarfile
@@ -34,6 +33,7 @@ from typing import Any
 
 import pytest
 from repo_support import PROJECT_ROOT, GitRepo
+from soundness_support import analyze, describe
 
 pytestmark = pytest.mark.docker
 
@@ -78,9 +78,6 @@ PULL_REQUEST = (
 )
 # the pull request with the defect rule's fix applied
 SMELL_FIXED = PULL_REQUEST.replace("'NFKD'", "'NFD'")
-
-ANALYZE = [sys.executable, "-m", "bot.cli", "analyze", "--base", "main", "--head", "pr"]
-ANALYZE += ["--sandbox", "docker", "--format", "json"]
 
 
 def unpack_release(target: Path) -> Path:
@@ -142,23 +139,6 @@ def make_library_repo(path: Path) -> GitRepo:
     return repo
 
 
-def analyze(repo: GitRepo, validate: Validate) -> dict[str, Any]:
-    """`provenfix analyze` on main..pr in the Docker sandbox; the schema-valid JSON report."""
-    out = repo.path.parent / "report.json"
-    proc = subprocess.run(
-        [*ANALYZE, "--repo", str(repo.path), "--output", str(out)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, f"analyze exited {proc.returncode}:\n{proc.stderr[-4000:]}"
-    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    validate(report)
-    return report
-
-
 def suggestion_for(report: Mapping[str, Any], rule: str) -> dict[str, Any]:
     """The one autofix suggestion on `rule`'s finding. A rejected suggestion resolves no
     finding (its `finding_ids` are empty), so it is found by the finding's lines; a
@@ -182,15 +162,6 @@ def suggestion_for(report: Mapping[str, Any], rule: str) -> dict[str, Any]:
     ]
     assert len(found) == 1, f"expected one suggestion for {rule}\n{overview(report)}"
     return found[0]
-
-
-def describe(suggestion: Mapping[str, Any]) -> str:
-    return (
-        f"{suggestion['id']} ({suggestion['source']}, committable={suggestion['committable']})"
-        f" {suggestion['original']!r} -> {suggestion['replacement']!r}\n"
-        f"validation: {json.dumps(suggestion['validation'], indent=2, sort_keys=True)}\n"
-        f"rationale: {suggestion['rationale']}"
-    )
 
 
 def overview(report: Mapping[str, Any]) -> str:
@@ -224,7 +195,7 @@ def test_replay_rejects_a_smell_fix_that_the_library_tests_let_through(
     """`provenfix analyze` rejects the NFD "smell fix" on behaviour alone (its tests pass)
     and proves the equivalent isascii() rewrite of the next line."""
     repo = make_library_repo(tmp_path / "inflection")
-    report = analyze(repo, report_validator)
+    report = analyze(repo, report_validator, "report")
 
     defect = suggestion_for(report, DEFECT_RULE)
     assert "'NFD'" in defect["replacement"], describe(defect)
