@@ -86,6 +86,8 @@ from typing import Any
 
 from sdists import BenchmarkError, fetch_sdist, git, say, unpack_sdist
 
+from jobs.validation.replay import is_test_path
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / ".work" / "release_noise"
@@ -106,7 +108,6 @@ GATE_KINDS = (
     ("no speed-up could be measured", "optimization, no speed-up measured"),
     ("speed-up", "optimization, speed-up not significant"),
 )
-TEST_DIRS = frozenset({"test", "tests", "testing"})
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 UNTOUCHED = re.compile(r"rewrites line (\d+), which this change did not touch")
 
@@ -289,17 +290,6 @@ def analyze(
 # --- 3. what was posted -----------------------------------------------------------------
 
 
-def is_test_file(path: str) -> bool:
-    parts = path.split("/")
-    name = parts[-1]
-    return (
-        bool(TEST_DIRS & set(parts[:-1]))
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-    )
-
-
 def committable(s: dict[str, Any]) -> bool:
     flag = s.get("committable")
     if isinstance(flag, bool):
@@ -394,7 +384,7 @@ def print_pair(a: Analysis, tally: Tally) -> None:
         if outside:
             notes.append(f"line {outside[0]} not touched by main...pr")
             tally.outside += 1
-        if is_test_file(s["path"]):
+        if is_test_path(s["path"]):
             notes.append("test file")
         extra = f" [{'; '.join(notes)}]" if notes else ""
         print(f"     committable: {s['source']} {s['kind']} {lines_of(s)}: {why}{extra}")
@@ -418,7 +408,7 @@ def print_pair(a: Analysis, tally: Tally) -> None:
             continue
         kinds[kind] += 1
         by_source[reason.split(" ", 1)[0]] += 1
-        in_tests += is_test_file(str(entry.get("path", "")).rsplit(":", 1)[0])
+        in_tests += is_test_path(str(entry.get("path", "")).rsplit(":", 1)[0])
     print(f"   gate refusals: {sum(kinds.values())} ({in_tests} in test files)")
     for kind, n in kinds.most_common():
         print(f"     {n:3d}  {kind}")

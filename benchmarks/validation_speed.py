@@ -78,7 +78,7 @@ from jobs.snapshot import FileVersions, Snapshot
 from jobs.source import parse
 from jobs.tree import export_tree
 from jobs.validation.probe import CoverageMap, TestOutcome
-from jobs.validation.replay import plan_replay, record_targets
+from jobs.validation.replay import is_test_path, plan_replay, record_targets
 from jobs.validation.selection import select_tests
 from jobs.validation.testrun import Plan, PlanRun, SandboxTestRunner, run_tests
 from jobs.validation.validator import Baseline, Case, Validator
@@ -113,7 +113,6 @@ BINOP_FLIPS: dict[type[ast.operator], tuple[str, str]] = {
     ast.Add: ("+", "-"),
     ast.Sub: ("-", "+"),
 }
-TEST_DIRS = frozenset({"test", "tests", "testing"})
 Func = ast.FunctionDef | ast.AsyncFunctionDef
 
 
@@ -200,17 +199,6 @@ class FunctionEdits:
     qualname: str
     refactors: tuple[Candidate, ...]
     mutations: tuple[Candidate, ...]
-
-
-def is_test_file(path: str) -> bool:
-    parts = path.split("/")
-    name = parts[-1]
-    return (
-        bool(TEST_DIRS & set(parts[:-1]))
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-    )
 
 
 def own_nodes(func: Func) -> Iterator[ast.AST]:
@@ -344,7 +332,7 @@ def plan_edits(head_tree: Path, coverage: CoverageMap, seed: int) -> list[Functi
     """Every covered library function with both kinds of sites, in a seeded order."""
     plans: list[FunctionEdits] = []
     for path in sorted(coverage.lines):
-        if is_test_file(path) or not path.endswith(".py"):
+        if is_test_path(path) or not path.endswith(".py"):
             continue
         covered = {line for line, tests in coverage.lines[path].items() if tests}
         try:
