@@ -37,10 +37,10 @@ from jobs.diff import open_repo
 from jobs.errors import ConfigError, ProvenFixError, UsageError
 from jobs.factory import ValidationOptions, build_pipeline
 from jobs.formats import RENDERERS
-from jobs.generation.model.config import model_options_from_env, open_model
-from jobs.model import Report, Severity
+from jobs.generation.code_model.config import model_options_from_env, open_model
 from jobs.pipeline import AnalysisRequest
 from jobs.repo_config import read_repo_settings
+from jobs.report import Report, Severity
 from jobs.settings import AnalysisSettings, load_repo_config
 
 SUMMARY_LIMIT = 1_000_000  # GitHub takes up to 1 MiB of job summary per step

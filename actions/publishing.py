@@ -20,7 +20,7 @@ from github import Auth
 from actions.event import PullRequestEvent
 from bot.github_api import USER_AGENT, GitHubError, RateLimited, RetryPolicy, Unauthorized
 from bot.publish import Publisher, PublishResult, PullRequestRef
-from jobs.model import Report
+from jobs.report import Report
 
 FORBIDDEN_HINT = (
     "give the job `permissions: checks: write` and `pull-requests: write`; on a pull request "

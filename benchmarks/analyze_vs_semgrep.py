@@ -46,8 +46,8 @@ from jobs.complexity import ComplexityAnalyzer
 from jobs.diff import Change, compute_change, open_repo
 from jobs.errors import ToolFailure
 from jobs.fingerprint import Fingerprinter
-from jobs.model import LineRange
 from jobs.repo_config import export_repo_semgrep, read_repo_settings
+from jobs.report import LineRange
 from jobs.semgrep_stage import SemgrepAnalyzer, bundled_rules_dir, semgrep_executable
 from jobs.snapshot import Snapshot, take_snapshot
 

@@ -60,15 +60,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jobs.complexity import ComplexityAnalyzer  # noqa: E402
-from jobs.generation.model import (  # noqa: E402
+from jobs.generation.code_model import (  # noqa: E402
     ChatMessage,
     ModelError,
     ModelRepairGenerator,
     TransformersModel,
     ensure_local_model,
 )
-from jobs.model import FindingSource  # noqa: E402
 from jobs.pipeline import AnalysisRequest, Pipeline, Stages  # noqa: E402
+from jobs.report import FindingSource  # noqa: E402
 from jobs.settings import AnalysisSettings  # noqa: E402
 from jobs.validation.stage import (  # noqa: E402
     DockerTestEnvironment,

@@ -70,7 +70,7 @@ from sdists import BenchmarkError, git, say
 from jobs.diff import open_repo
 from jobs.errors import ProvenFixError
 from jobs.generation.edits import apply_candidates, line_candidate, parse_error
-from jobs.model import Candidate, ChangedFile, SuggestionKind, Validation, ValidationStatus
+from jobs.report import Candidate, ChangedFile, SuggestionKind, Validation, ValidationStatus
 from jobs.sandbox.env_image import ensure_env_image
 from jobs.sandbox.runner import DockerSandbox, sandbox_from_env
 from jobs.sandbox.workdir import prepare_workdir, remove_workdir

@@ -50,7 +50,7 @@ from bot.job_requests import ApplyRequest
 from bot.permissions import WRITE_ASSOCIATIONS
 from bot.queue import TransientError, save_meta
 from jobs.generation.edits import EditError, apply_candidates, parse_error
-from jobs.model import Candidate, SuggestionKind
+from jobs.report import Candidate, SuggestionKind
 
 log = logging.getLogger("provenfix.apply")
 

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from jobs.model import Report
+from jobs.report import Report
 
 
 def utcnow() -> dt.datetime:
@@ -104,7 +104,7 @@ class PostedSuggestion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    suggestion_id: Mapped[str] = mapped_column(String(128))  # jobs.model.Suggestion.id
+    suggestion_id: Mapped[str] = mapped_column(String(128))  # jobs.report.Suggestion.id
     path: Mapped[str] = mapped_column(String(1024))
     start_line: Mapped[int] = mapped_column(Integer)
     end_line: Mapped[int] = mapped_column(Integer)

@@ -21,9 +21,9 @@ from bot.job_requests import JobRequest
 from bot.publish import PublishOptions, PublishResult
 from bot.settings import BotSettings, SettingsError, load_settings
 from jobs.factory import ValidationOptions, build_pipeline
-from jobs.generation.model.config import open_model
-from jobs.model import Report
+from jobs.generation.code_model.config import open_model
 from jobs.pipeline import Pipeline, Progress
+from jobs.report import Report
 from jobs.settings import AnalysisSettings
 
 __all__ = [

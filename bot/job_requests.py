@@ -1,7 +1,7 @@
 """What a queued job is asked to do: frozen, picklable requests (no secrets in them).
 
 rq stores each as the job's argument; the web process builds them from webhook
-payloads (bot.events), the worker runs them (bot.job, bot.apply_fixes).
+payloads (bot.events), the worker runs them (bot.rq_jobs, bot.apply_fixes).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ from bot.check_summary import (
 )
 from bot.github_api import GitHubError, GitHubUnavailable, RateLimited, github_errors, redact
 from bot.review import PostedComment, PullRequestRef, ReviewOutcome, ReviewWriter
-from jobs.model import Report
+from jobs.report import Report
 
 __all__ = ["PostedComment", "PublishOptions", "PublishResult", "Publisher", "PullRequestRef"]
 
@@ -63,7 +63,7 @@ _PROGRESS_LINES = 20
 
 @dataclass(frozen=True)
 class PublishOptions:
-    """What a job tells its publisher factory beyond the pull request (bot.job)."""
+    """What a job tells its publisher factory beyond the pull request (bot.rq_jobs)."""
 
     max_suggestions: int = 10
     apply_action: bool = False  # offer "Apply proven fixes": the installation may push

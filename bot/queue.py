@@ -1,7 +1,7 @@
 """Analysis jobs on an rq queue: one job per (repository, pull request, head sha).
 
 The web process only calls `AnalysisQueue.submit`, `cancel_pull_request` and
-`submit_resolve`; the worker runs `bot.job.analyze_pull_request`. Both sides
+`submit_resolve`; the worker runs `bot.rq_jobs.analyze_pull_request`. Both sides
 share the Redis keys below (all under `provenfix:`):
 
 - `provenfix:pr:<repo id>:<number>`: the pull request's current job (JSON with
@@ -50,9 +50,9 @@ from bot.settings import BotSettings
 from jobs.errors import ProvenFixError
 
 KEY_PREFIX = "provenfix"
-ANALYZE_FUNC = "bot.job.analyze_pull_request"
-RESOLVE_FUNC = "bot.job.resolve_and_analyze"
-REACT_FUNC = "bot.job.react_to_comment"
+ANALYZE_FUNC = "bot.rq_jobs.analyze_pull_request"
+RESOLVE_FUNC = "bot.rq_jobs.resolve_and_analyze"
+REACT_FUNC = "bot.rq_jobs.react_to_comment"
 APPLY_FUNC = "bot.apply_fixes.apply_proven_fixes"
 FAILURE_CALLBACK = "bot.queue.on_job_failure"
 RETRY_INTERVALS = (10, 30, 60)

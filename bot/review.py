@@ -31,7 +31,7 @@ from bot.review_comments import (
     was_applied,
 )
 from jobs.diff import parse_patch
-from jobs.model import Report, Suggestion
+from jobs.report import Report, Suggestion
 
 logger = logging.getLogger(__name__)
 

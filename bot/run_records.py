@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from bot.db import Database, PostedSuggestion, Run, record_proven_fixes, upsert_repository, utcnow
 from bot.job_requests import JobRequest
 from bot.publish import PublishResult
-from jobs.model import Report, Suggestion
+from jobs.report import Report, Suggestion
 
 __all__ = ["RunRecords", "posted_suggestions"]
 

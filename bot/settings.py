@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from jobs.errors import ConfigError
 from jobs.factory import SANDBOX_MODES
-from jobs.generation.model.config import ModelOptions, model_options_from_env
+from jobs.generation.code_model.config import ModelOptions, model_options_from_env
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "sqlite:///provenfix.db"

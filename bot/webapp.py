@@ -4,7 +4,7 @@
 size (413), the `X-Hub-Signature-256` HMAC of the raw body (401), the content
 type (400), the JSON (400). Only then is the event dispatched, with the claim
 on its delivery id (a redelivery is answered 200 and enqueues nothing); no
-handler calls GitHub: the work happens in the worker (bot.job). A push's
+handler calls GitHub: the work happens in the worker (bot.rq_jobs). A push's
 delivery costs one Redis round trip: claim, enqueue and count (bot.delivery).
 
 Events:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from jobs.fingerprint import Fingerprinter
-from jobs.model import Finding, FunctionMetrics, Skipped
+from jobs.report import Finding, FunctionMetrics, Skipped
 from jobs.snapshot import Snapshot
 
 

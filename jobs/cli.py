@@ -11,10 +11,10 @@ from jobs.diff import open_repo, resolve
 from jobs.errors import ConfigError
 from jobs.factory import ValidationOptions, build_pipeline
 from jobs.formats import RENDERERS
-from jobs.generation.model.config import ModelOptions, model_options_from_env, open_model
-from jobs.model import Report, Severity
+from jobs.generation.code_model.config import ModelOptions, model_options_from_env, open_model
 from jobs.pipeline import AnalysisRequest
 from jobs.repo_config import read_repo_settings
+from jobs.report import Report, Severity
 from jobs.settings import AnalysisSettings, load_repo_config
 
 EXIT_FINDINGS = 3  # --fail-on matched: the analysis ran and found something that gates CI

@@ -17,7 +17,7 @@ from radon.metrics import mi_visit
 
 from jobs.analyzer import AnalysisPart
 from jobs.fingerprint import Fingerprinter
-from jobs.model import (
+from jobs.report import (
     Category,
     Finding,
     FindingSource,

@@ -15,7 +15,7 @@ import git
 from gitdb.exc import BadName
 
 from jobs.errors import NoCommonAncestor, NotAGitRepository, UnknownRevision
-from jobs.model import ChangedFile, LineRange, Skipped
+from jobs.report import ChangedFile, LineRange, Skipped
 
 _HUNK_HEADER = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jobs.complexity import function_blocks
 from jobs.generation.edits import apply_candidates
-from jobs.model import Candidate, Finding, LineRange
+from jobs.report import Candidate, Finding, LineRange
 from jobs.scoring import Evidence
 from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.snapshot import Snapshot

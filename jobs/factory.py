@@ -13,10 +13,10 @@ from jobs.complexity import ComplexityAnalyzer
 from jobs.diff import Change
 from jobs.generation.autofix import SemgrepAutofixGenerator
 from jobs.generation.base import CandidateGenerator
+from jobs.generation.code_model.backend import CodeModel
+from jobs.generation.code_model.config import ModelOptions
+from jobs.generation.code_model.generator import ModelRepairGenerator
 from jobs.generation.codemods import CodemodGenerator
-from jobs.generation.model.backend import CodeModel
-from jobs.generation.model.config import ModelOptions
-from jobs.generation.model.generator import ModelRepairGenerator
 from jobs.pipeline import Pipeline, Progress, Stages, no_progress
 from jobs.repo_config import export_repo_semgrep
 from jobs.semgrep_stage import SemgrepAnalyzer, bundled_rules_dir
@@ -53,7 +53,7 @@ def build_pipeline(
     model: CodeModel | None = None,
     model_options: ModelOptions | None = None,
 ) -> Pipeline:
-    """`model` (see jobs.generation.model.config.open_model) writes candidates for what no
+    """`model` (see jobs.generation.code_model.config.open_model) writes candidates for what no
     rule fixes, tuned by `model_options` and the repository's `model:` settings."""
     rules = rules_dir or bundled_rules_dir()
     validation = validation or ValidationOptions(mode="off")

@@ -19,7 +19,7 @@ from jobs.diff import Change, compute_change, open_repo
 from jobs.evidence import collect_evidence
 from jobs.fingerprint import Fingerprinter
 from jobs.generation.base import CandidateGenerator, ExplainsDrops
-from jobs.model import Candidate, Finding, Report, Skipped, ToolInfo, ValidationStatus
+from jobs.report import Candidate, Finding, Report, Skipped, ToolInfo, ValidationStatus
 from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.settings import AnalysisSettings
 from jobs.snapshot import Snapshot, take_snapshot

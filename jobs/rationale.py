@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs.model import Candidate, Finding, Score, Validation, ValidationStatus
+from jobs.report import Candidate, Finding, Score, Validation, ValidationStatus
 from jobs.scoring import Evidence
 
 _MAX_LISTED = 3

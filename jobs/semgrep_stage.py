@@ -26,7 +26,7 @@ import yaml
 from jobs.analyzer import AnalysisPart
 from jobs.errors import ToolFailure
 from jobs.fingerprint import Fingerprinter
-from jobs.model import Category, Finding, FindingSource, Severity, Skipped
+from jobs.report import Category, Finding, FindingSource, Severity, Skipped
 from jobs.snapshot import Snapshot
 
 _SEVERITY = {

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobs.errors import ConfigError
-from jobs.model import Weights
+from jobs.report import Weights
 
 REPO_CONFIG_PATH = ".github/provenfix.yml"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.diff import Change
-from jobs.model import ChangedFile, Skipped
+from jobs.report import ChangedFile, Skipped
 from jobs.settings import AnalysisSettings
 from jobs.source import SourceFile, UnreadableSource, parse
 

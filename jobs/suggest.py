@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from jobs.model import (
+from jobs.rationale import write_rationale
+from jobs.report import (
     Candidate,
     Finding,
     FindingSource,
@@ -31,7 +32,6 @@ from jobs.model import (
     ValidationStatus,
     Weights,
 )
-from jobs.rationale import write_rationale
 from jobs.scoring import Evidence, score
 
 _NO_EVIDENCE = Evidence(0, 0, 0, 0, 0, 0)

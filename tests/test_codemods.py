@@ -23,7 +23,7 @@ from jobs.diff import compute_change, open_repo
 from jobs.generation.codemods import CodemodGenerator, default_codemods, minimal_candidate
 from jobs.generation.codemods.framework import Codemod
 from jobs.generation.edits import apply_candidates, parse_error
-from jobs.model import (
+from jobs.report import (
     Candidate,
     Category,
     Finding,
@@ -1046,7 +1046,7 @@ def test_functions_are_located_by_ast_exactly_where_libcst_puts_them() -> None:
     import libcst as cst
 
     from jobs.generation.codemods.generator import _locate, _locate_slowly, _touched_spans
-    from jobs.model import ChangedFile, LineRange
+    from jobs.report import ChangedFile, LineRange
 
     text = """import functools
 

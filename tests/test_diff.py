@@ -5,7 +5,7 @@ from repo_support import MakeRepo
 
 from jobs.diff import compute_change, open_repo
 from jobs.errors import NoCommonAncestor, NotAGitRepository, UnknownRevision
-from jobs.model import LineRange
+from jobs.report import LineRange
 
 
 def test_added_lines_and_hunks_on_the_head_side(make_repo: MakeRepo) -> None:

@@ -4,7 +4,7 @@ did not touch, or is an optimization without a significant measured speed-up) is
 
 from __future__ import annotations
 
-from jobs.model import (
+from jobs.report import (
     Candidate,
     Category,
     Finding,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jobs.model import (
+from jobs.report import (
     Finding,
     FunctionMetrics,
     ReplayEvidence,

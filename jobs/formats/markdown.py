@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.model import Report, Severity, Suggestion
+from jobs.report import Report, Severity, Suggestion
 
 _ICON = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
 

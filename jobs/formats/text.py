@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.model import Report, Skipped
+from jobs.report import Report, Skipped
 
 
 def render_text(report: Report) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jobs.generation.edits import EditError, apply_candidates, line_candidate, parse_error
-from jobs.model import Candidate, Category, Finding, SuggestionKind
+from jobs.report import Candidate, Category, Finding, SuggestionKind
 from jobs.snapshot import Snapshot
 
 

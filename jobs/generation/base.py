@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from jobs.model import Candidate, Finding, Skipped
+from jobs.report import Candidate, Finding, Skipped
 from jobs.snapshot import Snapshot
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 
-from jobs.model import Candidate, SuggestionKind
+from jobs.report import Candidate, SuggestionKind
 
 
 class EditError(ValueError):

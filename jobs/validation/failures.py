@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from jobs.fingerprint import Fingerprinter
-from jobs.model import Category, ChangedFile, Finding, FindingSource, LineRange, Severity
+from jobs.report import Category, ChangedFile, Finding, FindingSource, LineRange, Severity
 from jobs.snapshot import Snapshot
 from jobs.source import SourceFile
 from jobs.validation.probe import CoverageMap, TestOutcome

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.model import Candidate, LineRange, ReplayEvidence, SpeedEvidence
+from jobs.report import Candidate, LineRange, ReplayEvidence, SpeedEvidence
 from jobs.snapshot import Snapshot
 from jobs.validation import probe_values as values
 from jobs.validation.generated_inputs import generated_calls

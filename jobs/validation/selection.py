@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs.model import Candidate, LineRange
+from jobs.report import Candidate, LineRange
 from jobs.snapshot import Snapshot
 from jobs.validation.probe import CoverageMap
 

@@ -11,7 +11,7 @@ from typing import Protocol
 import docker
 import git
 
-from jobs.model import (
+from jobs.report import (
     Candidate,
     Finding,
     Skipped,

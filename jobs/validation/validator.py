@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jobs.generation.edits import EditError, apply_candidates, parse_error
-from jobs.model import Candidate, SuggestionKind, Validation, ValidationStatus
+from jobs.report import Candidate, SuggestionKind, Validation, ValidationStatus
 from jobs.validation.probe import (
     CoverageMap,
     ProbeResult,

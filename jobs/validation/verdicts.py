@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from jobs.model import Validation, ValidationStatus
+from jobs.report import Validation, ValidationStatus
 from jobs.validation.probe import TestOutcome
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from bot.settings import (
 from bot.webapp import create_app
 from jobs.errors import ConfigError
 from jobs.factory import SANDBOX_MODES
-from jobs.generation.model.config import ModelOptions
+from jobs.generation.code_model.config import ModelOptions
 
 
 def minimal(private_key_pem: str) -> dict[str, str]:

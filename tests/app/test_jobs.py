@@ -1,6 +1,6 @@
 """Jobs on real rq workers (burst mode, forked work horses) against real Redis and SQLite.
 
-The job function is the real `bot.job.analyze_pull_request`; what it talks to
+The job function is the real `bot.rq_jobs.analyze_pull_request`; what it talks to
 is replaced through its JobContext: a GitHub App and client that answer from
 memory, a publisher that writes what it was asked to do to a file (the work
 horse is another process), and a pipeline that returns a fixed report. The
@@ -37,8 +37,8 @@ from bot.queue import AnalysisQueue, TransientError
 from bot.settings import BotSettings
 from jobs.errors import ToolFailure
 from jobs.factory import ValidationOptions
-from jobs.model import Report, ToolInfo
 from jobs.pipeline import AnalysisRequest, Progress
+from jobs.report import Report, ToolInfo
 from jobs.settings import AnalysisSettings
 
 TOKEN = "ghs_" + "T0ken" * 8

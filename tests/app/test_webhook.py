@@ -221,7 +221,7 @@ def test_opened_enqueues_one_job_with_the_deterministic_id(
     }
     assert queue.job_ids == [job_id]
     job = Job.fetch(job_id, connection=redis)
-    assert job.func_name == "bot.job.analyze_pull_request"
+    assert job.func_name == "bot.rq_jobs.analyze_pull_request"
     assert job.timeout == 600
     assert job.retries_left == 3 and job.retry_intervals == [10, 30, 60]
     (request,) = job.args
@@ -458,7 +458,7 @@ def test_check_run_from_a_fork_resolves_the_pull_request_by_external_id(
     response = deliver("check_run", payload)
     assert response.json["outcome"] == "enqueued"
     (job,) = queue.jobs
-    assert job.func_name == "bot.job.resolve_and_analyze"
+    assert job.func_name == "bot.rq_jobs.resolve_and_analyze"
     assert job.args[0].number == 5
 
 
@@ -558,11 +558,11 @@ def test_analyze_command_enqueues_a_lookup_of_the_head(deliver: Deliver, queue: 
     response = deliver("issue_comment", payload)
     assert response.json["outcome"] == "enqueued"
     job, reaction = queue.jobs
-    assert reaction.func_name == "bot.job.react_to_comment"
+    assert reaction.func_name == "bot.rq_jobs.react_to_comment"
     assert reaction.args[0] == CommentReaction(
         1, "Codertocat", "Hello-World", payload["comment"]["id"], "eyes"
     )
-    assert job.func_name == "bot.job.resolve_and_analyze"
+    assert job.func_name == "bot.rq_jobs.resolve_and_analyze"
     assert job.args[0] == PullRequestTarget(
         installation_id=1,
         repository_id=REPO_ID,

@@ -19,7 +19,7 @@ GATE_WAIT_S = 60.0
 
 
 def record_analysis(request: JobRequest) -> str:
-    """Stands in for bot.job.analyze_pull_request: records that (and where) it ran.
+    """Stands in for bot.rq_jobs.analyze_pull_request: records that (and where) it ran.
 
     Until the test opens the gate, each job holds its worker: the test opens it once
     both workers hold one, so neither can drain the queue alone before the other starts.

@@ -20,7 +20,7 @@ import yaml
 from deploy_support import HARDENING, PROJECT_ROOT
 
 from bot.settings import load_settings
-from jobs.generation.model.config import model_options_from_env
+from jobs.generation.code_model.config import model_options_from_env
 from jobs.sandbox.settings import settings_from_env
 
 COMPOSE = PROJECT_ROOT / "compose.yaml"

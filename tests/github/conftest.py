@@ -20,7 +20,7 @@ from github_support import NAME, NUMBER, OWNER, SHOP_BASE, SHOP_HEAD, run_pipeli
 from repo_support import FileTree, GitRepo
 
 from bot.publish import Publisher, PullRequestRef
-from jobs.model import Report, ValidationStatus
+from jobs.report import Report, ValidationStatus
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 from repo_support import FileTree
 
 from jobs.factory import ValidationOptions, build_pipeline
-from jobs.model import (
+from jobs.pipeline import AnalysisRequest
+from jobs.report import (
     Category,
     Finding,
     FindingSource,
@@ -23,7 +24,6 @@ from jobs.model import (
     ValidationStatus,
     Weights,
 )
-from jobs.pipeline import AnalysisRequest
 from jobs.settings import AnalysisSettings
 
 OWNER, NAME, NUMBER = "acme", "shop", 7

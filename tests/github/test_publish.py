@@ -23,7 +23,7 @@ from bot.check_summary import Placement, render_check_summary
 from bot.github_api import GitHubUnavailable
 from bot.review_comments import evidence_details, suggestion_block
 from jobs.diff import parse_patch
-from jobs.model import ReplayEvidence, Skipped, SpeedEvidence, Validation, ValidationStatus
+from jobs.report import ReplayEvidence, Skipped, SpeedEvidence, Validation, ValidationStatus
 
 CART = "shop/cart.py"
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from jobs.generation.model.backend import ChatMessage, UsageStats
-from jobs.model import (
+from jobs.generation.code_model.backend import ChatMessage, UsageStats
+from jobs.report import (
     Category,
     ChangedFile,
     Finding,

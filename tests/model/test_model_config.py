@@ -12,14 +12,14 @@ from test_model_pipeline import BASE, HEAD, RIGHT
 
 from jobs.errors import ConfigError
 from jobs.factory import ValidationOptions, build_pipeline
-from jobs.generation.model import ChatMessage, CodeModel, ModelUnavailable
-from jobs.generation.model.config import (
+from jobs.generation.code_model import ChatMessage, CodeModel, ModelUnavailable
+from jobs.generation.code_model.config import (
     LazyModel,
     ModelOptions,
     model_options_from_env,
     open_model,
 )
-from jobs.generation.model.openai_backend import OpenAICompatibleModel
+from jobs.generation.code_model.openai_backend import OpenAICompatibleModel
 from jobs.pipeline import AnalysisRequest
 from jobs.settings import AnalysisSettings, load_repo_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from model_support import FakeServer
 
-from jobs.generation.model import ChatMessage, ModelError, OpenAICompatibleModel
+from jobs.generation.code_model import ChatMessage, ModelError, OpenAICompatibleModel
 
 MESSAGES = [ChatMessage("system", "be brief"), ChatMessage("user", "fix it")]
 

@@ -14,9 +14,9 @@ from model_support import ScriptedModel
 from repo_support import MakeRepo
 
 from jobs.complexity import ComplexityAnalyzer
-from jobs.generation.model import ModelRepairGenerator
-from jobs.model import Report, ValidationStatus
+from jobs.generation.code_model import ModelRepairGenerator
 from jobs.pipeline import AnalysisRequest, Pipeline, Stages
+from jobs.report import Report, ValidationStatus
 from jobs.settings import AnalysisSettings
 from jobs.validation.stage import LocalTestEnvironment, ValidationStage
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.generation.model import registry
-from jobs.generation.model.backend import ModelUnavailable
-from jobs.generation.model.registry import (
+from jobs.generation.code_model import registry
+from jobs.generation.code_model.backend import ModelUnavailable
+from jobs.generation.code_model.registry import (
     ModelIntegrityError,
     ModelPart,
     ModelSpec,

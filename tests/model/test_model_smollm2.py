@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from model_support import snapshot_of, test_failure
 
-from jobs.generation.edits import apply_candidates, parse_error
-from jobs.generation.model import (
+from jobs.generation.code_model import (
     ChatMessage,
     ModelRepairGenerator,
     ModelUnavailable,
     TransformersModel,
     ensure_local_model,
 )
+from jobs.generation.edits import apply_candidates, parse_error
 
 pytestmark = pytest.mark.model
 

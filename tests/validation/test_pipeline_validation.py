@@ -12,8 +12,8 @@ from typing import Any
 from repo_support import PROJECT_ROOT, MakeRepo
 
 from jobs.factory import ValidationOptions, build_pipeline
-from jobs.model import ValidationStatus
 from jobs.pipeline import AnalysisRequest
+from jobs.report import ValidationStatus
 from jobs.settings import AnalysisSettings
 
 

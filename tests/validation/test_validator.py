@@ -9,7 +9,7 @@ from repo_support import GitRepo, MakeRepo
 
 from jobs.diff import compute_change, open_repo
 from jobs.generation.edits import candidate_id
-from jobs.model import Candidate, SuggestionKind, Validation, ValidationStatus
+from jobs.report import Candidate, SuggestionKind, Validation, ValidationStatus
 from jobs.sandbox.runner import DockerSandbox
 from jobs.settings import AnalysisSettings
 from jobs.snapshot import take_snapshot

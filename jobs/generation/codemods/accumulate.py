@@ -30,7 +30,7 @@ from jobs.generation.codemods.syntax import (
     simple_value,
     single_positional,
 )
-from jobs.model import SuggestionKind
+from jobs.report import SuggestionKind
 
 _MAX_WIDTH = 88
 

@@ -8,7 +8,7 @@ import libcst as cst
 
 from jobs.generation.codemods.framework import FunctionInfo, Site
 from jobs.generation.codemods.syntax import call, is_name, parenthesized, single_positional
-from jobs.model import SuggestionKind
+from jobs.report import SuggestionKind
 
 
 def _snippet(fn: FunctionInfo, node: cst.CSTNode, limit: int = 40) -> str:

@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 
 import libcst as cst
 
-from jobs.model import SuggestionKind
+from jobs.report import SuggestionKind
 
 N = TypeVar("N", bound=cst.CSTNode)
 

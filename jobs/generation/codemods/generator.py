@@ -25,7 +25,7 @@ from jobs.generation.codemods.hunks import minimal_candidate
 from jobs.generation.codemods.lookups import HoistLoopLookup, ListMembershipToSet
 from jobs.generation.codemods.repairs import MutableDefaultArg, OpenWithBlock
 from jobs.generation.edits import EditError, apply_candidates, parse_error
-from jobs.model import Candidate, ChangedFile, Finding
+from jobs.report import Candidate, ChangedFile, Finding
 from jobs.snapshot import FileVersions, Snapshot
 
 Ancestors = tuple[cst.CSTNode, ...]  # the ancestors of a function, module first

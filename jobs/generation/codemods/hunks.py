@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jobs.generation.edits import candidate_id
-from jobs.model import Candidate, Finding, LineRange, SuggestionKind
+from jobs.report import Candidate, Finding, LineRange, SuggestionKind
 
 
 def changed_lines(before: list[str], after: list[str]) -> tuple[int, int, int] | None:

@@ -24,7 +24,7 @@ from jobs.generation.codemods.syntax import (
     simple_value,
     single_positional,
 )
-from jobs.model import SuggestionKind
+from jobs.report import SuggestionKind
 
 _LOOPS = (cst.For, cst.While)
 # Methods whose bound object stays the same while the receiver is not rebound.

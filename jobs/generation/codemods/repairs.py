@@ -20,7 +20,7 @@ from jobs.generation.codemods.syntax import (
     moved_comments,
     only_small,
 )
-from jobs.model import SuggestionKind
+from jobs.report import SuggestionKind
 
 # Calls that consume a file (or a reader over it) completely before returning.
 _CONSUMERS = frozenset(

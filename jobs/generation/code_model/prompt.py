@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from jobs.generation.model.backend import ChatMessage
-from jobs.generation.model.context import find_def, module_context
-from jobs.model import Finding, FindingSource
+from jobs.generation.code_model.backend import ChatMessage
+from jobs.generation.code_model.context import find_def, module_context
+from jobs.report import Finding, FindingSource
 from jobs.snapshot import Snapshot
 from jobs.source import FunctionSpan, SourceFile
 

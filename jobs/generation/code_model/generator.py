@@ -17,16 +17,16 @@ from collections import Counter
 from collections.abc import Sequence
 
 from jobs.complexity import function_blocks
-from jobs.generation.model.backend import CodeModel, ModelError, ModelUnavailable
-from jobs.generation.model.parse import Rewrite, minimal_candidate, rewrite
-from jobs.generation.model.prompt import (
+from jobs.generation.code_model.backend import CodeModel, ModelError, ModelUnavailable
+from jobs.generation.code_model.parse import Rewrite, minimal_candidate, rewrite
+from jobs.generation.code_model.prompt import (
     Note,
     SourceReader,
     Target,
     build_messages,
     select_targets,
 )
-from jobs.model import Candidate, Finding, FindingSource, Skipped, SuggestionKind
+from jobs.report import Candidate, Finding, FindingSource, Skipped, SuggestionKind
 from jobs.snapshot import Snapshot
 
 log = logging.getLogger("provenfix.model")

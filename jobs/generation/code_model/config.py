@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.errors import ConfigError
-from jobs.generation.model.backend import ChatMessage, CodeModel, ModelUnavailable
-from jobs.generation.model.registry import REGISTRY, ensure_local_model
+from jobs.generation.code_model.backend import ChatMessage, CodeModel, ModelUnavailable
+from jobs.generation.code_model.registry import REGISTRY, ensure_local_model
 
 OPENAI_PREFIX = "openai:"
 
@@ -121,7 +121,7 @@ def open_model(options: ModelOptions) -> CodeModel | None:
     if not options.enabled:
         return None
     if options.backend == "openai":
-        from jobs.generation.model.openai_backend import OpenAICompatibleModel
+        from jobs.generation.code_model.openai_backend import OpenAICompatibleModel
 
         assert options.base_url is not None  # check_options
         return OpenAICompatibleModel(
@@ -134,7 +134,7 @@ def open_model(options: ModelOptions) -> CodeModel | None:
 
 
 def _load_transformers(options: ModelOptions) -> CodeModel:
-    from jobs.generation.model.transformers_backend import TransformersModel
+    from jobs.generation.code_model.transformers_backend import TransformersModel
 
     source = ensure_local_model(options.spec) if options.spec in REGISTRY else options.spec
     return TransformersModel.load(

@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jobs.generation.model.backend import (
+from jobs.generation.code_model.backend import (
     MODEL_EXTRA_HINT,
     ChatMessage,
     ModelError,
     ModelUnavailable,
     UsageStats,
 )
-from jobs.generation.model.decoding import growing_cache, nucleus, stop_criteria, token_marks
+from jobs.generation.code_model.decoding import growing_cache, nucleus, stop_criteria, token_marks
 
 DTYPES = ("float32", "bfloat16", "float16")
 QUANTIZATIONS = ("int8",)
@@ -138,7 +138,7 @@ class TransformersModel:
         cls, name: str, cache_dir: Path | None = None, **load_options: Any
     ) -> TransformersModel:
         """A registered offline model (see registry.py), converted once into the cache."""
-        from jobs.generation.model.registry import ensure_local_model
+        from jobs.generation.code_model.registry import ensure_local_model
 
         return cls.load(ensure_local_model(name, cache_dir), name=name, **load_options)
 
