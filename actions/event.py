@@ -15,28 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.job_requests import PullRequestRef
+
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 TOKEN_VARIABLES = ("INPUT_TOKEN", "GITHUB_TOKEN")  # the step's input first
 
 
 @dataclass(frozen=True)
-class PullRequestEvent:
+class PullRequestEvent(PullRequestRef):
     """What the Action needs to know about the pull request of the triggering event."""
 
     event_name: str  # pull_request or pull_request_target
     action: str  # opened, synchronize, reopened...
-    owner: str
-    repo: str
-    number: int
-    base_sha: str
-    head_sha: str
     base_ref: str  # the base branch's name
     head_repo: str | None  # full name of the head's repository; None: the fork was deleted
     clone_url: str  # of the base repository; refs/pull/N/head lives there, forks included
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.owner}/{self.repo}"
 
     @property
     def is_fork(self) -> bool:

@@ -27,35 +27,30 @@ from pathlib import Path
 from actions import runner
 from actions.checkout import ensure_commits
 from actions.event import NotApplicable, PullRequestEvent, read_event, read_token
-from actions.options import ActionOptions, add_arguments, options_from, pipeline_environment
+from actions.options import (
+    ActionOptions,
+    add_arguments,
+    options_from,
+    pipeline_environment,
+    pipeline_flags,
+)
 from actions.publishing import FORBIDDEN_HINT, GitHubChannel, github_client
 from bot.check_summary import Placement, render_check_summary
 from bot.github_api import install_log_redaction, redact
 from bot.publish import PublishResult
 from jobs.cli import EXIT_FINDINGS
+from jobs.config import PipelineConfig, load_pipeline_config
 from jobs.diff import open_repo
-from jobs.errors import ConfigError, ProvenFixError, UsageError
-from jobs.factory import ValidationOptions, build_pipeline
+from jobs.errors import ProvenFixError, UsageError
+from jobs.factory import PipelineFactory
 from jobs.formats import RENDERERS
-from jobs.generation.code_model.config import model_options_from_env, open_model
 from jobs.pipeline import AnalysisRequest
-from jobs.repo_config import read_repo_settings
-from jobs.report import Report, Severity
-from jobs.settings import AnalysisSettings, load_repo_config
+from jobs.progress import ProgressEvent
+from jobs.repo_config import read_repo_settings, read_settings_file
+from jobs.report import Report
+from jobs.settings import AnalysisSettings
 
 SUMMARY_LIMIT = 1_000_000  # GitHub takes up to 1 MiB of job summary per step
-
-
-def add_action_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "action",
-        help="the GitHub Action's step: analyze the event's pull request and publish",
-        description="Analyze the pull request of the workflow's event ($GITHUB_EVENT_PATH), "
-        "post the check run and review with the token in $INPUT_TOKEN or $GITHUB_TOKEN, and "
-        "write the report, SARIF, job summary and step outputs (docs/action.md).",
-    )
-    add_arguments(parser)
-    parser.set_defaults(handler=run_action)
 
 
 class Console:
@@ -131,25 +126,17 @@ class ActionRun:
         options, console = self.options, self.console
         ensure_commits(options.repo_path, event, self.token, log=console.info)
         settings, config_errors = self._settings(event)
-        pipeline_env = pipeline_environment(self.env, self.token, options.model)
-        generation = model_options_from_env(pipeline_env)  # PROVENFIX_MODEL*: docs/model.md
-        mode = self._sandbox_mode(pipeline_env)
-        problem = self._open_channel(event, settings)
-        if generation.enabled:
-            console.info(f"code model: {generation.label} (loaded when a function needs it)")
-        pipeline = build_pipeline(
-            settings,
-            validation=ValidationOptions(
-                mode=mode,
-                python=options.python,
-                install_command=settings.install_command,
-                pytest_args=settings.pytest_args,
-            ),
-            env=pipeline_env,
-            progress=self._progress,
-            model=open_model(generation),
-            model_options=generation,
+        config = load_pipeline_config(
+            pipeline_environment(self.env, self.token),
+            pipeline_flags(options),
+            python=options.python,
         )
+        config = replace(config, validation=self._sandbox_mode(config))
+        problem = self._open_channel(event, settings)
+        factory = PipelineFactory(config)
+        if config.model.enabled:
+            console.info(f"code model: {config.model.label} (loaded when a function needs it)")
+        pipeline = factory.pipeline(settings, self._progress)
         report = pipeline.run(
             AnalysisRequest(options.repo_path, base=event.base_sha, head=event.head_sha)
         )
@@ -178,35 +165,29 @@ class ActionRun:
             sarif=str(options.sarif),
             published=str(result is not None).lower(),
         )
-        return EXIT_FINDINGS if _gates(report, options.fail_on) else 0
+        return EXIT_FINDINGS if report.reaches(options.fail_on) else 0
 
     def _settings(self, event: PullRequestEvent) -> tuple[AnalysisSettings, tuple[str, ...]]:
         errors: tuple[str, ...] = ()
         config = self.options.config
-        if config is not None:
-            try:
-                text = config.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"cannot read config {config}: {exc.strerror}") from None
-            settings = load_repo_config(text, source=str(config))
-        else:
-            try:  # the base's: a pull request cannot change the settings that judge it
-                settings = read_repo_settings(open_repo(self.options.repo_path), event.base_sha)
-            except ConfigError as exc:
-                settings, errors = AnalysisSettings(), (f"{exc} — the defaults were used",)
+        if config is not None:  # named by the workflow: broken stops the step (exit 2)
+            settings = read_settings_file(config).raise_problems()
+        else:  # the base's: a pull request cannot change the settings that judge it
+            read = read_repo_settings(open_repo(self.options.repo_path), event.base_sha)
+            settings, errors = read.settings, read.notices()
         if self.options.max_suggestions is not None:
             settings = replace(settings, max_suggestions=self.options.max_suggestions)
         return settings, errors
 
-    def _sandbox_mode(self, pipeline_env: Mapping[str, str]) -> str:
+    def _sandbox_mode(self, config: PipelineConfig) -> str:
         mode = self.options.sandbox
         if mode in ("none", "off"):
             return mode
         from jobs.sandbox.errors import SandboxUnavailable
-        from jobs.sandbox.runner import sandbox_from_env
+        from jobs.sandbox.runner import open_sandbox
 
         try:
-            sandbox_from_env(pipeline_env).client.close()
+            open_sandbox(config.sandbox).client.close()
         except SandboxUnavailable as exc:
             if mode == "docker":
                 raise UsageError(f"sandbox: docker, but {exc}") from None
@@ -240,10 +221,10 @@ class ActionRun:
         self.channel = channel
         return None
 
-    def _progress(self, text: str) -> None:
-        self.console.info(text)
+    def _progress(self, event: ProgressEvent) -> None:
+        self.console.info(str(event))
         if self.channel is not None:
-            self.channel.progress(text)
+            self.channel.progress(event)
 
     def _notes(
         self,
@@ -310,13 +291,6 @@ def _placement(report: Report, result: PublishResult | None, pr_url: str) -> Pla
         already_posted={sid: f"{pr_url}/files" for sid in result.already_posted},
         not_posted=result.not_posted,
     )
-
-
-def _gates(report: Report, fail_on: str) -> bool:
-    if fail_on == "never":
-        return False
-    threshold = Severity(fail_on).rank
-    return any(f.severity.rank >= threshold for f in report.findings)
 
 
 def _write(path: Path, text: str) -> None:

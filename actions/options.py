@@ -1,7 +1,7 @@
 """The Action's inputs: command-line flags, else the INPUT_* variables action.yml sets.
 
-Also what the pipeline gets to see of the runner's environment: everything but
-tokens, plus the `model` input as PROVENFIX_MODEL.
+Also what the pipeline's settings are read from: the runner's environment without
+tokens, with the `sandbox` and `model` inputs on top (jobs.config).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.errors import UsageError
+from jobs.settings_reader import Flag
 
 SANDBOX_CHOICES = ("auto", "docker", "none", "off")
 FAIL_ON_CHOICES = ("error", "warning", "info", "never")
@@ -35,6 +36,24 @@ class ActionOptions:
     server_url: str
     summary: Path | None
     outputs: Path | None
+
+
+def add_action_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "action",
+        help="the GitHub Action's step: analyze the event's pull request and publish",
+        description="Analyze the pull request of the workflow's event ($GITHUB_EVENT_PATH), "
+        "post the check run and review with the token in $INPUT_TOKEN or $GITHUB_TOKEN, and "
+        "write the report, SARIF, job summary and step outputs (docs/action.md).",
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=_run_action)
+
+
+def _run_action(args: argparse.Namespace) -> int:
+    from actions.main import run_action  # the pipeline and GitHub client only when it runs
+
+    return run_action(args)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,15 +115,19 @@ def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> ActionOpti
     )
 
 
-def pipeline_environment(
-    env: Mapping[str, str], token: str | None, model: str | None
-) -> dict[str, str]:
-    """What the pipeline (and the sandbox settings) read: no token, the chosen model."""
-    clean = {
+def pipeline_environment(env: Mapping[str, str], token: str | None) -> dict[str, str]:
+    """What the pipeline's settings are read from (jobs.config): no token."""
+    return {
         key: value
         for key, value in env.items()
         if "TOKEN" not in key.upper() and not (token and token in value)
     }
-    if model:
-        clean["PROVENFIX_MODEL"] = model
-    return clean
+
+
+def pipeline_flags(options: ActionOptions) -> dict[str, Flag]:
+    """The inputs that stand for pipeline settings, named as the workflow wrote them."""
+    sandbox = "docker" if options.sandbox == "auto" else options.sandbox  # auto: docker first
+    flags = {"PROVENFIX_SANDBOX": Flag("input `sandbox`", sandbox)}
+    if options.model:
+        flags["PROVENFIX_MODEL"] = Flag("input `model`", options.model)
+    return flags

@@ -19,7 +19,8 @@ from github import Auth
 
 from actions.event import PullRequestEvent
 from bot.github_api import USER_AGENT, GitHubError, RateLimited, RetryPolicy, Unauthorized
-from bot.publish import Publisher, PublishResult, PullRequestRef
+from bot.publish import Publisher, PublishResult
+from jobs.progress import ProgressEvent, Stage
 from jobs.report import Report
 
 FORBIDDEN_HINT = (
@@ -68,7 +69,7 @@ class GitHubChannel:
     ) -> None:
         self.publisher = Publisher(
             client,
-            PullRequestRef(event.owner, event.repo, event.number, event.head_sha, event.base_sha),
+            event,  # a PullRequestRef
             max_suggestions=max_suggestions,
             bot_login=bot_login,
         )
@@ -76,7 +77,7 @@ class GitHubChannel:
         self.check_run_id: int | None = None
         self.problem: str | None = None
         self.progress_problem: str | None = None
-        self._stage: str | None = None
+        self._stage: Stage | None = None
 
     def start(self) -> bool:
         """Create the check run, in progress; False (and `problem`) when GitHub refused."""
@@ -87,14 +88,14 @@ class GitHubChannel:
             return False
         return True
 
-    def progress(self, text: str) -> None:
+    def progress(self, event: ProgressEvent) -> None:
         """Show a stage in the check run: the first message of each stage, best effort."""
-        stage = text.partition(":")[0]
+        stage = event.stage
         if self.check_run_id is None or self.progress_problem is not None or stage == self._stage:
             return
         self._stage = stage
         try:
-            self.publisher.progress(self.check_run_id, text)
+            self.publisher.progress(self.check_run_id, str(event))
         except GitHubError as exc:  # cosmetic: never fail an analysis over it
             self.progress_problem = self._clean(describe(exc))
 

@@ -43,12 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from jobs.complexity import ComplexityAnalyzer
+from jobs.config import BUNDLED_RULES_DIR
 from jobs.diff import Change, compute_change, open_repo
 from jobs.errors import ToolFailure
 from jobs.fingerprint import Fingerprinter
 from jobs.repo_config import export_repo_semgrep, read_repo_settings
 from jobs.report import LineRange
-from jobs.semgrep_stage import SemgrepAnalyzer, bundled_rules_dir, semgrep_executable
+from jobs.semgrep_stage import SemgrepAnalyzer, semgrep_executable
 from jobs.snapshot import Snapshot, take_snapshot
 
 HERE = Path(__file__).resolve().parent
@@ -197,7 +198,7 @@ def prepare_bare_target(repo_path: Path, rules: Path, scratch: Path) -> BareTarg
     repo = open_repo(repo_path)
     try:
         change = compute_change(repo, "base", "head")
-        settings = read_repo_settings(repo, change.base_sha)
+        settings = read_repo_settings(repo, change.base_sha).settings
         snapshot = take_snapshot(change, settings, scratch / "head")
         configs = [rules]
         repo_rules = export_repo_semgrep(repo, change.base_sha, scratch / "repo-rules")
@@ -360,7 +361,7 @@ def breakdown(repo_path: Path, rules: Path, env: Mapping[str, str]) -> list[Piec
     ]
     repo = open_repo(repo_path)
     try:
-        settings = read_repo_settings(repo, "base")
+        settings = read_repo_settings(repo, "base").settings
         changes: list[Change] = []
         rows.append(
             best_of(
@@ -563,7 +564,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        rules = (args.rules or bundled_rules_dir()).resolve()
+        rules = (args.rules or BUNDLED_RULES_DIR).resolve()
         if not any(p.suffix in (".yml", ".yaml") for p in rules.rglob("*")):
             print(f"warning: no rule files under {rules}; semgrep will fail or find nothing")
         work = args.work.resolve()

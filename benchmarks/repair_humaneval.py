@@ -60,13 +60,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jobs.complexity import ComplexityAnalyzer  # noqa: E402
-from jobs.generation.code_model import (  # noqa: E402
-    ChatMessage,
-    ModelError,
-    ModelRepairGenerator,
-    TransformersModel,
-    ensure_local_model,
-)
+from jobs.generation.code_model.backend import ChatMessage, ModelError  # noqa: E402
+from jobs.generation.code_model.generator import ModelRepairGenerator  # noqa: E402
+from jobs.generation.code_model.registry import ensure_local_model  # noqa: E402
+from jobs.generation.code_model.transformers_backend import TransformersModel  # noqa: E402
 from jobs.pipeline import AnalysisRequest, Pipeline, Stages  # noqa: E402
 from jobs.report import FindingSource  # noqa: E402
 from jobs.settings import AnalysisSettings  # noqa: E402

@@ -7,9 +7,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from actions.main import add_action_command
+from actions.options import add_action_command
 from jobs import __version__
-from jobs.cli import add_analyze_command
+from jobs.cli import add_analyze_command, add_build_base_command
 from jobs.errors import UsageError
 
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_action_command(commands)
     _add_serve_command(commands)
     _add_worker_command(commands)
+    add_build_base_command(commands)
     return parser
 
 
@@ -83,8 +84,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     from bot.gunicorn_app import ProvenFixApplication
     from bot.settings import load_settings
 
-    settings = load_settings(os.environ)  # fail fast, before gunicorn forks anything
+    # Fail fast, before gunicorn forks anything: every setting, the pipeline's included
+    # (the worker uses them), the key, Redis and the database.
+    settings = load_settings(os.environ)
     settings.private_key_pem()
+    _check_redis(settings.redis_url)
     database = Database(settings.database_url)
     database.create_all()  # once, before the workers start
     database.dispose()
@@ -97,15 +101,37 @@ def _run_serve(args: argparse.Namespace) -> int:
 def _run_worker(args: argparse.Namespace) -> int:
     from redis import Redis
 
-    from bot.job_context import context_from_env
+    from bot.job_context import context_from_settings
+    from bot.settings import load_settings
     from bot.worker import run_worker
+    from jobs.factory import PipelineFactory
 
-    context = context_from_env(os.environ)
-    redis = Redis.from_url(context.settings.redis_url)
+    # Before any work is accepted: every setting, Redis, then the sandbox engine and its
+    # base image; a wrong PROVENFIX_SANDBOX_* stops the worker here, not a user's check run.
+    settings = load_settings(os.environ)
+    settings.private_key_pem()
+    _check_redis(settings.redis_url)
+    pipelines = PipelineFactory(settings.pipeline)
+    print(f"provenfix: {pipelines.check_ready()}", file=sys.stderr, flush=True)
+    context = context_from_settings(settings, pipelines=pipelines)
+    redis = Redis.from_url(settings.redis_url)
     run_worker(
         context, redis, workers=args.workers, burst=args.burst, logging_level=args.log_level.upper()
     )
     return 0
+
+
+def _check_redis(url: str) -> None:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        Redis.from_url(url, socket_connect_timeout=5).ping()
+    except RedisError as exc:
+        raise UsageError(
+            f"PROVENFIX_REDIS_URL: Redis does not answer ({exc}); start it or point the "
+            "variable at a running server"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,8 +5,8 @@ a job (bot.queue), and answers an `Outcome` (the metrics label and the response)
 Who may run commands and press the check run's buttons is a `PermissionPolicy`.
 
 Each delivery's `DeliveryClaim` is taken before anything is done (a redelivery
-does nothing: 200 `duplicate_delivery`); an analysis takes it in the same Redis
-round trip as its enqueue (bot.delivery).
+does nothing: 200 `duplicate_delivery`); an analysis takes it in the same atomic
+step that makes its head current (bot.queue).
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from typing import Any
 
 from bot.check_summary import APPLY_ACTION_ID
 from bot.db import Database, record_installation, upsert_repository
-from bot.delivery import DeliveryClaim
 from bot.job_requests import ApplyRequest, CommentReaction, JobRequest, PullRequestTarget
 from bot.permissions import PermissionPolicy
-from bot.queue import AnalysisQueue
+from bot.queue import AnalysisQueue, DeliveryClaim
 from bot.settings import BotSettings
 
 log = logging.getLogger("provenfix.webhook")
@@ -43,7 +42,7 @@ class Outcome:
     outcome: str  # the metrics label
     status: int = 202
     detail: dict[str, Any] | None = None
-    counted: bool = False  # the delivery counter was incremented already (bot.delivery)
+    counted: bool = False  # the delivery counter was incremented already (bot.queue)
 
 
 DUPLICATE_DELIVERY = Outcome("duplicate_delivery", 200)

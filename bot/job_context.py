@@ -1,17 +1,17 @@
 """What a worker's jobs need besides their requests: the `JobContext`, built once per
-worker process (`context_from_env`) and installed where rq's job functions find it
-(`CONTEXT`). Tests install their own (`installed_context`) through the same seams:
-the GitHub App, the publisher factory, the database and the pipeline factory.
+worker process (`context_from_settings`, the worker's composition root) and installed
+where rq's job functions find it (`CONTEXT`). Tests install their own
+(`installed_context`) through the same seams: the GitHub App, the publisher factory,
+the database and the pipeline source.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from github import Github
 
@@ -19,25 +19,14 @@ from bot.db import Database
 from bot.job_errors import classify_failure
 from bot.job_requests import JobRequest
 from bot.publish import PublishOptions, PublishResult
-from bot.settings import BotSettings, SettingsError, load_settings
-from jobs.factory import ValidationOptions, build_pipeline
-from jobs.generation.code_model.config import open_model
-from jobs.pipeline import Pipeline, Progress
+from bot.settings import BotSettings, SettingsError
+from jobs.progress import Progress
 from jobs.report import Report
 from jobs.settings import AnalysisSettings
 
-__all__ = [
-    "CONTEXT",
-    "ContextSlot",
-    "GitHubAppLike",
-    "JobContext",
-    "PipelineFactory",
-    "PublisherFactory",
-    "PublisherLike",
-    "context_from_env",
-    "default_pipeline",
-    "installed_context",
-]
+if TYPE_CHECKING:
+    from bot.github_api import BotIdentity
+    from jobs.pipeline import AnalysisRequest
 
 
 class GitHubAppLike(Protocol):
@@ -60,13 +49,16 @@ class PublisherLike(Protocol):
 
 
 PublisherFactory = Callable[[Github, JobRequest, PublishOptions], PublisherLike]
-PipelineFactory = Callable[[AnalysisSettings, ValidationOptions, Progress], Pipeline]
 
 
-def default_pipeline(
-    settings: AnalysisSettings, options: ValidationOptions, progress: Progress
-) -> Pipeline:
-    return build_pipeline(settings, validation=options, progress=progress)
+class PipelineLike(Protocol):
+    def run(self, request: AnalysisRequest) -> Report: ...
+
+
+class PipelineSource(Protocol):
+    """jobs.factory.PipelineFactory, or a test's stand-in."""
+
+    def pipeline(self, settings: AnalysisSettings, progress: Progress) -> PipelineLike: ...
 
 
 @dataclass(frozen=True)
@@ -77,14 +69,14 @@ class JobContext:
     github: GitHubAppLike
     publisher: PublisherFactory
     database: Database
-    pipeline: PipelineFactory = default_pipeline
+    pipelines: PipelineSource
     progress_interval_s: float = 2.0  # within one stage, at most one check-run update this often
 
 
 class ContextSlot:
-    """The worker process's job context. rq calls a job with its arguments only, so the
-    worker installs the context here before it starts (a forked job horse inherits it);
-    without one, it is built from the environment on first use."""
+    """The worker process's job context. rq calls a job with its arguments only, so
+    `provenfix worker` installs the context here before it starts (a forked job horse
+    inherits it); a job run without one is a deployment error, said as such."""
 
     def __init__(self) -> None:
         self._context: JobContext | None = None
@@ -97,7 +89,10 @@ class ContextSlot:
     def get(self) -> JobContext:
         with self._lock:
             if self._context is None:
-                self._context = context_from_env(os.environ)
+                raise RuntimeError(
+                    "no job context: ProvenFix jobs run in `provenfix worker`, which builds it "
+                    "from the PROVENFIX_* settings before it takes work"
+                )
             return self._context
 
 
@@ -114,13 +109,41 @@ def installed_context(context: JobContext) -> Iterator[JobContext]:
         CONTEXT.install(None)
 
 
-def context_from_env(env: Mapping[str, str]) -> JobContext:
-    """The production context: the GitHub App, the real publisher and pipeline, the
-    database (its tables created), all from PROVENFIX_* variables (bot.settings)."""
-    from bot.github_api import BotIdentity, GitHubApp
-    from bot.publish import Publisher, PullRequestRef
+class AppPublishers:
+    """The App's publisher per job: our own earlier comments are recognised by the App's
+    login (GET /app, read once per worker process)."""
 
-    settings = load_settings(env)
+    def __init__(self, identity: BotIdentity) -> None:
+        self._identity = identity
+
+    def __call__(
+        self, client: Github, request: JobRequest, options: PublishOptions
+    ) -> PublisherLike:
+        from bot.publish import Publisher
+
+        try:
+            login = self._identity.login()
+        except Exception as exc:
+            raise classify_failure(exc, "reading the App's slug (GET /app)") from exc
+        return Publisher(
+            client,
+            request,  # a PullRequestRef
+            bot_login=login,
+            max_suggestions=options.max_suggestions,
+            external_id=request.job_id,
+            apply_action=options.apply_action,
+        )
+
+
+def context_from_settings(
+    settings: BotSettings, *, pipelines: PipelineSource | None = None
+) -> JobContext:
+    """The production context: the GitHub App, the real publisher and pipelines (the code
+    model opened once, loaded by the first job that needs it), the database (its tables
+    created). `provenfix worker` builds it, after checking that the sandbox can run."""
+    from bot.github_api import BotIdentity, GitHubApp
+    from jobs.factory import PipelineFactory
+
     try:
         app = GitHubApp(
             settings.app_id, settings.private_key_pem(), base_url=settings.github_api_url
@@ -129,47 +152,14 @@ def context_from_env(env: Mapping[str, str]) -> JobContext:
         raise SettingsError(
             f"{exc}: check PROVENFIX_PRIVATE_KEY(_PATH); use the .pem file GitHub generated"
         ) from None
-
     identity = BotIdentity(app)
     identity.prefetch()  # GET /app once per worker process, at start-up
-
-    def publisher(client: Github, request: JobRequest, options: PublishOptions) -> PublisherLike:
-        pr = PullRequestRef(
-            request.owner, request.repo, request.number, request.head_sha, request.base_sha
-        )
-        try:
-            login = identity.login()  # only our own earlier comments count as ours
-        except Exception as exc:
-            raise classify_failure(exc, "reading the App's slug (GET /app)") from exc
-        publisher: PublisherLike = Publisher(
-            client,
-            pr,
-            bot_login=login,
-            max_suggestions=options.max_suggestions,
-            external_id=request.job_id,
-            apply_action=options.apply_action,
-        )
-        return publisher
-
-    model = open_model(settings.model)  # loaded by the first job that needs it
-
-    def pipeline(
-        analysis: AnalysisSettings, options: ValidationOptions, progress: Progress
-    ) -> Pipeline:
-        return build_pipeline(
-            analysis,
-            validation=options,
-            progress=progress,
-            model=model,
-            model_options=settings.model,
-        )
-
     database = Database(settings.database_url)
     database.create_all()
     return JobContext(
         settings=settings,
         github=app,
-        publisher=publisher,
+        publisher=AppPublishers(identity),
         database=database,
-        pipeline=pipeline,
+        pipelines=pipelines if pipelines is not None else PipelineFactory(settings.pipeline),
     )

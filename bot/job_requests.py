@@ -16,16 +16,32 @@ def analysis_job_id(repository_id: int, number: int, head_sha: str) -> str:
 
 
 @dataclass(frozen=True)
-class JobRequest:
+class PullRequestId:
+    """Which pull request: the one identity every request, event and publisher shares."""
+
+    owner: str
+    repo: str
+    number: int
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+
+@dataclass(frozen=True)
+class PullRequestRef(PullRequestId):
+    """A pull request at one head, measured against one base commit."""
+
+    head_sha: str
+    base_sha: str
+
+
+@dataclass(frozen=True)
+class JobRequest(PullRequestRef):
     """Everything a worker needs to analyze one pull request head (no secrets)."""
 
     installation_id: int
     repository_id: int
-    owner: str
-    repo: str
-    number: int
-    head_sha: str
-    base_sha: str
     base_ref: str
     default_branch: str
     clone_url: str  # the base repository; the head is fetched as refs/pull/N/head
@@ -33,10 +49,6 @@ class JobRequest:
     delivery_id: str = ""
     sender: str = ""
     updated_at: str = ""  # the pull request's updated_at (ISO 8601): orders deliveries
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.owner}/{self.repo}"
 
     @property
     def job_id(self) -> str:
@@ -52,14 +64,11 @@ class JobRequest:
 
 
 @dataclass(frozen=True)
-class PullRequestTarget:
+class PullRequestTarget(PullRequestId):
     """A pull request known by number only (a comment command): the worker looks up its head."""
 
     installation_id: int
     repository_id: int
-    owner: str
-    repo: str
-    number: int
     default_branch: str
     clone_url: str
     trigger: str
@@ -79,14 +88,11 @@ class CommentReaction:
 
 
 @dataclass(frozen=True)
-class ApplyRequest:
+class ApplyRequest(PullRequestId):
     """ "Apply proven fixes" was clicked on the check run of `head_sha` (no secrets)."""
 
     installation_id: int
     repository_id: int
-    owner: str
-    repo: str
-    number: int
     head_sha: str  # the head the check run analyzed
     check_run_id: int
     clone_url: str
@@ -95,10 +101,6 @@ class ApplyRequest:
     sender_id: int
     write_access: bool  # the webhook's permission policy vouched for the sender
     delivery_id: str = ""
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.owner}/{self.repo}"
 
     @property
     def job_id(self) -> str:

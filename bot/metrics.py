@@ -39,8 +39,8 @@ def record_delivery(redis: Redis, event: str, outcome: str) -> None:
 
 
 def delivery_field(event: str, outcome: str) -> str:
-    """The field of DELIVERIES_KEY that counts `event` deliveries with `outcome` (bot.delivery
-    increments it from Lua, in the same round trip as the delivery's job)."""
+    """The field of DELIVERIES_KEY that counts `event` deliveries with `outcome` (bot.queue
+    increments stale and duplicate ones from Lua, in the step that decides them)."""
     label = event if event in KNOWN_EVENTS else "other"
     return f"{label}{_SEP}{outcome}"
 

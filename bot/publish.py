@@ -51,7 +51,8 @@ from bot.check_summary import (
     render_check_summary,
 )
 from bot.github_api import GitHubError, GitHubUnavailable, RateLimited, github_errors, redact
-from bot.review import PostedComment, PullRequestRef, ReviewOutcome, ReviewWriter
+from bot.job_requests import PullRequestRef
+from bot.review import PostedComment, ReviewOutcome, ReviewWriter
 from jobs.report import Report
 
 __all__ = ["PostedComment", "PublishOptions", "PublishResult", "Publisher", "PullRequestRef"]

@@ -13,9 +13,9 @@ share the Redis keys below (all under `provenfix:`):
   checks the key between stages (`is_superseded`) and stops.
 - `provenfix:delivery:<delivery id>`: webhook deliveries seen (see bot.webapp).
 
-`submit` writes all of that, the rq job included, in one Redis round trip
-(bot.delivery's script), and with a `DeliveryClaim` claims the webhook's
-delivery id and counts it in the same one.
+`submit` claims the webhook's delivery id (a `DeliveryClaim`), decides whether
+the head is stale and makes it the pull request's current one in one atomic step
+(`TRACK_SCRIPT`), then enqueues the job with rq's own unique enqueue.
 
 Retries: transient GitHub and network errors (`TransientError`, raised by the
 job) are retried by rq with `Retry(max=3, interval=[10, 30, 60])`; anything
@@ -33,12 +33,13 @@ from types import TracebackType
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.callbacks import Callback
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from bot.delivery import SUBMIT_SCRIPT, DeliveryClaim, JobTemplate, encoded
+from bot import metrics
 from bot.job_requests import (
     ApplyRequest,
     CommentReaction,
@@ -60,6 +61,82 @@ RESULT_TTL_S = 24 * 3600  # a finished job keeps its id taken: the same head is 
 FAILURE_TTL_S = 7 * 24 * 3600
 _WAITING = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
 _ALIVE = _WAITING | {JobStatus.STARTED}
+DELIVERY_KEY = f"{KEY_PREFIX}:delivery:{{}}"
+RETRY = Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS))
+ON_FAILURE = Callback(FAILURE_CALLBACK)
+
+# Claim the delivery, then make the head the pull request's current one, atomically.
+# KEYS: 1 the delivery key ('' : nothing to claim), 2 the pull request's record, 3 this
+#       job's superseded flag, 4 the delivery counters.
+# ARGV: 1 the delivery key's TTL, 2 the new record (JSON), 3 its head sha, 4 its
+#       updated_at, 5 the record's TTL, 6 the superseded flag's TTL, 7 the superseded flag's
+#       key prefix, 8 the job id, 9/10 the counter fields of stale / duplicate_delivery.
+# Returns {state, previous job id or ''}; state: duplicate_delivery | stale | current.
+# A delivery for another head is stale when the current record is newer (updated_at,
+# ISO 8601, compares as text); one without updated_at never is.
+TRACK_SCRIPT = """
+local function count(field)
+  if field ~= '' then redis.call('HINCRBY', KEYS[4], field, 1) end
+end
+if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
+  count(ARGV[10])
+  return {'duplicate_delivery', ''}
+end
+local raw = redis.call('GET', KEYS[2])
+local previous = ''
+local stale = false
+if raw then
+  local current = cjson.decode(raw)
+  local updated = current['updated_at']
+  if type(updated) ~= 'string' then updated = '' end
+  stale = current['head_sha'] ~= ARGV[3] and ARGV[4] ~= '' and updated > ARGV[4]
+  previous = tostring(current['job_id'])
+end
+if KEYS[1] ~= '' then redis.call('SET', KEYS[1], '1', 'EX', ARGV[1]) end
+if stale then
+  count(ARGV[9])
+  return {'stale', ''}
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
+redis.call('DEL', KEYS[3])
+if previous ~= '' and previous ~= ARGV[8] then
+  redis.call('SET', ARGV[7] .. previous, '1', 'EX', ARGV[6])
+end
+return {'current', previous}
+"""
+
+
+class DeliveryClaim:
+    """One request's claim on its delivery id, taken by whichever Redis write comes first.
+
+    Mutable on purpose: it records whether this request holds the claim, so that a
+    failure afterwards forgets it (GitHub's redelivery must not be swallowed as a
+    duplicate), and only then.
+    """
+
+    __slots__ = ("event", "key", "taken", "ttl_s")
+
+    def __init__(self, delivery: str, event: str, ttl_s: int) -> None:
+        self.key = DELIVERY_KEY.format(delivery)
+        self.event = event
+        self.ttl_s = ttl_s
+        self.taken = False
+
+    def field(self, outcome: str) -> str:
+        """The delivery counter's field for `outcome` (bot.metrics)."""
+        return metrics.delivery_field(self.event, outcome)
+
+    def take(self, redis: Redis) -> bool:
+        """Claim the delivery id; False: it was claimed before (a redelivery)."""
+        self.taken = bool(redis.set(self.key, "1", nx=True, ex=self.ttl_s))
+        return self.taken
+
+    def forget(self, redis: Redis) -> None:
+        """Release a claim this request holds (after a failure)."""
+        if self.taken:
+            with contextlib.suppress(RedisError):
+                redis.delete(self.key)
+            self.taken = False
 
 
 class TransientError(ProvenFixError):
@@ -123,8 +200,7 @@ class AnalysisQueue:
         self.analyze_func = analyze_func  # another function only in tests
         self.resolve_func = resolve_func
         self._superseded_ttl_s = max(job_timeout_s * 2, 3600)
-        self._submit_script = redis.register_script(SUBMIT_SCRIPT)
-        self._template = JobTemplate.of(self._analysis_job(None))
+        self._track_script = redis.register_script(TRACK_SCRIPT)
 
     def claim(self, claim: DeliveryClaim) -> bool:
         """Claim a webhook delivery on its own; False: a redelivery."""
@@ -142,55 +218,51 @@ class AnalysisQueue:
         and counted in the same round trip.
         """
         job_id = request.job_id
-        state, previous, counted = self._run_submit(request, claim)
+        state, previous = self._track(request, claim)
         if state == "duplicate_delivery":
-            return Submitted(state, job_id, counted=counted)
+            return Submitted(state, job_id, counted=True)
         if state == "stale":
-            return Submitted("stale", job_id, counted=counted)
+            return Submitted("stale", job_id, counted=claim is not None)
         replaced = previous if previous and previous != job_id else None
         if replaced is not None:  # the script flagged it superseded; cancel it if waiting
             self._cancel_waiting(replaced)
-        if state == "enqueued":
-            return Submitted("enqueued", job_id, replaced, counted=counted)
-        # this head was submitted before (a redelivery, a re-run), or rq is to enqueue it
-        self._drop_finished(job_id, rerun=rerun)
+        job = self._analysis_job(request)
         try:
-            self.queue.enqueue_job(self._analysis_job(request), unique=True)
+            self.queue.enqueue_job(job, unique=True)
         except DuplicateJobError:
-            return Submitted("duplicate", job_id, replaced)
+            # this head was submitted before (a redelivery under another id, a re-run)
+            self._drop_finished(job_id, rerun=rerun)
+            try:
+                self.queue.enqueue_job(job, unique=True)
+            except DuplicateJobError:
+                return Submitted("duplicate", job_id, replaced)
         return Submitted("enqueued", job_id, replaced)
 
-    def _analysis_job(self, request: JobRequest | None) -> Job:
-        """The rq job of `request` (not saved); without one, the template's model."""
+    def _analysis_job(self, request: JobRequest) -> Job:
+        """The rq job of `request` (not saved)."""
         return self.queue.create_job(
             self.analyze_func,
-            args=(request,) if request is not None else (),
+            args=(request,),
             timeout=self.job_timeout_s,
             result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S,
-            job_id=request.job_id if request is not None else "provenfix-template",
-            description=_description(request) if request is not None else "",
-            meta=_meta(request) if request is not None else {"template": True},
-            retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
-            on_failure=Callback(FAILURE_CALLBACK),
+            job_id=request.job_id,
+            description=_description(request),
+            meta=_meta(request),
+            retry=RETRY,
+            on_failure=ON_FAILURE,
         )
 
-    def _run_submit(
-        self, request: JobRequest, claim: DeliveryClaim | None
-    ) -> tuple[str, str | None, bool]:
-        """bot.delivery's script: (state, the job it replaces, whether it counted)."""
+    def _track(self, request: JobRequest, claim: DeliveryClaim | None) -> tuple[str, str | None]:
+        """TRACK_SCRIPT: (state, the job it replaces)."""
         job_id = request.job_id
         current = {"job_id": job_id, "head_sha": request.head_sha, "updated_at": request.updated_at}
         keys = [
             claim.key if claim is not None else "",
             pr_key(request.repository_id, request.number),
             superseded_key(job_id),
-            Job.key_for(job_id),
-            self.queue.key,
-            self.queue.redis_queues_keys,
             DELIVERIES_KEY,
         ]
-        fields = ("enqueued", "stale", "duplicate_delivery")
         args: list[str | int] = [
             claim.ttl_s if claim is not None else 0,
             json.dumps(current),
@@ -200,17 +272,12 @@ class AnalysisQueue:
             self._superseded_ttl_s,
             superseded_key(""),
             job_id,
-            1 if self.queue.is_async else 0,
-            self._template.ttl_s,
-            *(claim.field(f) if claim is not None else "" for f in fields),
+            *(claim.field(f) if claim is not None else "" for f in ("stale", "duplicate_delivery")),
         ]
-        job = self._template.fields((request,), _description(request), _meta(request))
-        state, previous, counted = self._submit_script(
-            keys=encoded(keys), args=[*encoded(args), *job]
-        )
+        state, previous = self._track_script(keys=keys, args=args)
         if claim is not None and state != b"duplicate_delivery":
             claim.taken = True
-        return state.decode(), previous.decode() or None, bool(counted)
+        return state.decode(), previous.decode() or None
 
     def submit_resolve(self, target: PullRequestTarget) -> str:
         """Enqueue a small job that looks the pull request's head up, then submits it."""
@@ -221,8 +288,8 @@ class AnalysisQueue:
             result_ttl=3600,
             failure_ttl=FAILURE_TTL_S,
             description=f"resolve {target.owner}/{target.repo}#{target.number}",
-            retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
-            on_failure=Callback(FAILURE_CALLBACK),
+            retry=RETRY,
+            on_failure=ON_FAILURE,
         )
         return job.id
 
@@ -234,8 +301,8 @@ class AnalysisQueue:
             result_ttl=3600,
             failure_ttl=FAILURE_TTL_S,
             description=f"react {reaction.content} on {reaction.owner}/{reaction.repo} comment",
-            retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
-            on_failure=Callback(FAILURE_CALLBACK),
+            retry=RETRY,
+            on_failure=ON_FAILURE,
         )
         return job.id
 
@@ -260,8 +327,8 @@ class AnalysisQueue:
                 job_id=request.job_id,
                 description=f"apply fixes {request.full_name}#{request.number}"
                 f"@{request.head_sha[:10]}",
-                retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
-                on_failure=Callback(FAILURE_CALLBACK),
+                retry=RETRY,
+                on_failure=ON_FAILURE,
                 unique=True,
             )
         except DuplicateJobError:

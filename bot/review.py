@@ -21,6 +21,7 @@ from bot.github_api import (
     Unprocessable,
     github_errors,
 )
+from bot.job_requests import PullRequestRef
 from bot.review_comments import (
     anchor_problem,
     comment_body,
@@ -36,19 +37,6 @@ from jobs.report import Report, Suggestion
 logger = logging.getLogger(__name__)
 
 COMMENT_LIMIT = 65_000
-
-
-@dataclass(frozen=True)
-class PullRequestRef:
-    owner: str
-    repo: str
-    number: int
-    head_sha: str
-    base_sha: str
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.owner}/{self.repo}"
 
 
 @dataclass(frozen=True)
@@ -68,9 +56,10 @@ class ExistingComment:
     state: str | None  # outdated, applied, or None while current
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReviewOutcome:
-    """What publishing the review did (the collections fill in as it goes)."""
+    """What publishing the review did, filled in as it goes (mutable on purpose: one
+    writer owns it while it posts); bot.publish turns it into the frozen PublishResult."""
 
     review_ids: list[int] = field(default_factory=list)
     posted: list[PostedComment] = field(default_factory=list)
@@ -80,7 +69,7 @@ class ReviewOutcome:
     outdated: list[int] = field(default_factory=list)
     applied: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    head_moved: list[bool] = field(default_factory=list)  # [True]: the head is not ours
+    head_moved: bool = False  # the pull request's head is no longer the analyzed one
 
 
 class ReviewWriter:
@@ -117,7 +106,7 @@ class ReviewWriter:
                 else f"the pull request moved on to `{head[:10]}` before it could be posted"
             )
             outcome.not_posted.update({s.id: why for s in proven})
-            outcome.head_moved.append(True)
+            outcome.head_moved = True
             return outcome
         with github_errors():
             hunks = {

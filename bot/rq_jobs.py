@@ -46,13 +46,7 @@ from rq.job import Job
 from bot import metrics
 from bot.git_remote import can_push, fetch_pull_request, token_text
 from bot.github_api import NotFound, redact, translate
-from bot.job_context import (
-    CONTEXT,
-    JobContext,
-    PublisherLike,
-    context_from_env,
-    installed_context,
-)
+from bot.job_context import CONTEXT, JobContext, PublisherLike
 from bot.job_errors import JobFailed, classify_failure
 from bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
 from bot.progress_sender import ProgressSender
@@ -60,22 +54,10 @@ from bot.publish import PublishOptions
 from bot.queue import AnalysisQueue, Superseded, TransientError, is_superseded, save_meta
 from bot.run_records import RunRecords
 from jobs.errors import ConfigError
-from jobs.factory import ValidationOptions
 from jobs.pipeline import AnalysisRequest
-from jobs.settings import REPO_CONFIG_PATH, AnalysisSettings, load_repo_config
-
-__all__ = [
-    "CONTEXT",
-    "JobContext",
-    "JobFailed",
-    "JobRequest",
-    "analyze_pull_request",
-    "context_from_env",
-    "installed_context",
-    "react_to_comment",
-    "read_repo_config",
-    "resolve_and_analyze",
-]
+from jobs.progress import ProgressEvent, Stage
+from jobs.repo_config import settings_from_text
+from jobs.settings import REPO_CONFIG_PATH, AnalysisSettings
 
 log = logging.getLogger("provenfix.job")
 
@@ -163,7 +145,7 @@ class _Analysis:
         self.records = RunRecords(context.database, job.id, job.meta.get("run_id"))
         self.token: str | None = None
         self.updates: ProgressSender | None = None  # while the fetch and the pipeline run
-        self._last_progress: tuple[str, float] | None = None
+        self._last_progress: tuple[Stage, float] | None = None
 
     def run(self) -> dict[str, Any]:
         request = self.request
@@ -213,17 +195,11 @@ class _Analysis:
             self.updates,
             tempfile.TemporaryDirectory(prefix="provenfix-job-", dir=scratch_parent) as scratch,
         ):
-            self._progress(
-                f"fetch: {request.full_name}#{request.number} at {request.head_sha[:10]}"
-            )
+            where = f"{request.full_name}#{request.number} at {request.head_sha[:10]}"
+            self._progress(ProgressEvent(Stage.FETCH, where))
             repo_path = fetch_pull_request(request, self.token, Path(scratch) / "repo")
             self._check_superseded()
-            options = ValidationOptions(
-                mode=context.settings.sandbox,
-                install_command=settings.install_command,
-                pytest_args=settings.pytest_args,
-            )
-            pipeline = context.pipeline(settings, options, self._progress)
+            pipeline = context.pipelines.pipeline(settings, self._progress)
             report = pipeline.run(
                 AnalysisRequest(repo_path=repo_path, base=request.base_sha, head=request.head_sha)
             )
@@ -258,18 +234,13 @@ class _Analysis:
 
     def _repo_settings(self, client: Github) -> tuple[AnalysisSettings, tuple[str, ...]]:
         request = self.request
-        errors: tuple[str, ...] = ()
         source = f"{REPO_CONFIG_PATH} on {request.default_branch}"
         try:
             text = read_repo_config(client, request.full_name, request.default_branch)
         except Exception as exc:
             raise classify_failure(exc, f"reading {source}") from exc
-        settings = AnalysisSettings()
-        if text is not None:
-            try:
-                settings = load_repo_config(text, source=source)
-            except ConfigError as exc:
-                errors = (f"{exc} — the defaults were used for this run",)
+        read = settings_from_text(text, source=source)
+        settings, errors = read.settings, read.notices()
         ignored = self.context.database.ignored_rules(request.repository_id)
         if ignored:
             settings = replace(settings, disabled_rules=settings.disabled_rules | ignored)
@@ -281,10 +252,11 @@ class _Analysis:
         if is_superseded(self.redis, self.job.id):
             raise Superseded(self.job.id)
 
-    def _progress(self, text: str) -> None:
+    def _progress(self, event: ProgressEvent) -> None:
         self._check_superseded()
+        text = str(event)
         log.info("%s: %s", self.job.id, text)
-        stage, now = text.partition(":")[0], time.monotonic()
+        stage, now = event.stage, time.monotonic()
         last = self._last_progress
         interval = self.context.progress_interval_s
         if last is not None and last[0] == stage and now - last[1] < interval:

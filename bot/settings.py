@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from jobs.config import VALIDATION_MODES, PipelineConfig, read_pipeline_config
 from jobs.errors import ConfigError
-from jobs.factory import SANDBOX_MODES
-from jobs.generation.code_model.config import ModelOptions, model_options_from_env
+from jobs.settings_reader import SettingsReader
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "sqlite:///provenfix.db"
@@ -26,9 +26,6 @@ DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never delivers a payload abo
 DEFAULT_JOB_TIMEOUT_S = 1800
 DEFAULT_QUEUE = "provenfix"
 DEFAULT_DELIVERY_TTL_S = 3 * 24 * 3600  # GitHub keeps deliveries (and redelivers) for 3 days
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class SettingsError(ConfigError):
@@ -47,8 +44,8 @@ class BotSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     job_timeout_s: int = DEFAULT_JOB_TIMEOUT_S
     skip_drafts: bool = True
-    model: ModelOptions = field(default_factory=ModelOptions)  # PROVENFIX_MODEL*, off by default
-    sandbox: str = "docker"
+    # the pipeline's: validation mode, sandbox, code model (off by default), rules (jobs.config)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     queue_name: str = DEFAULT_QUEUE
     delivery_ttl_s: int = DEFAULT_DELIVERY_TTL_S
     work_dir: Path | None = None  # where jobs clone; None: the system's temporary folder
@@ -64,9 +61,10 @@ class BotSettings:
                 "set exactly one of PROVENFIX_PRIVATE_KEY (the PEM text) and "
                 "PROVENFIX_PRIVATE_KEY_PATH (the path of the .pem file GitHub generated)"
             )
-        if self.sandbox not in SANDBOX_MODES:
+        if self.pipeline.validation not in VALIDATION_MODES:
             raise SettingsError(
-                f"PROVENFIX_SANDBOX={self.sandbox!r} is not one of {', '.join(SANDBOX_MODES)}"
+                f"PROVENFIX_SANDBOX={self.pipeline.validation!r} is not one of "
+                f"{', '.join(VALIDATION_MODES)}"
             )
 
     def private_key_pem(self) -> str:
@@ -86,72 +84,84 @@ class BotSettings:
 
 
 def load_settings(env: Mapping[str, str]) -> BotSettings:
-    """Build the settings from environment variables (see docs/github-app.md)."""
-    app_id = _int(env, "PROVENFIX_APP_ID", None, minimum=1, hint="the App ID on the App's page")
-    secret = env.get("PROVENFIX_WEBHOOK_SECRET", "")
+    """Build the settings from environment variables (see docs/github-app.md), reporting
+    every missing or invalid one at once."""
+    reader = SettingsReader(env)
+    app_id = reader.integer("PROVENFIX_APP_ID", 0, low=1, hint="the App ID on the App's page")
+    if reader.get("PROVENFIX_APP_ID") is None:
+        reader.problem("PROVENFIX_APP_ID is not set; set it to the App ID on the App's page")
+    secret = reader.raw("PROVENFIX_WEBHOOK_SECRET") or ""
     if not secret.strip():
-        raise SettingsError(
+        reader.problem(
             "PROVENFIX_WEBHOOK_SECRET is not set: the service refuses to start without it, "
             "because unsigned webhooks could be forged; set it to the webhook secret of the "
             "GitHub App (generate one with `openssl rand -hex 32`)"
         )
-    inline = env.get("PROVENFIX_PRIVATE_KEY", "").strip()
-    path = env.get("PROVENFIX_PRIVATE_KEY_PATH", "").strip()
-    if inline and path:
-        raise SettingsError(
-            "both PROVENFIX_PRIVATE_KEY and PROVENFIX_PRIVATE_KEY_PATH are set; keep only one"
-        )
-    if not inline and not path:
-        raise SettingsError(
-            "the App's private key is missing: set PROVENFIX_PRIVATE_KEY_PATH to the .pem file "
-            "generated on the GitHub App's page (or PROVENFIX_PRIVATE_KEY to its text)"
-        )
-    private_key = (
-        _check_pem(inline.replace("\\n", "\n"), "PROVENFIX_PRIVATE_KEY") if inline else None
+    private_key, key_path = _private_key(reader)
+    redis_url, database_url, api_url = _redis_url(reader), _database_url(reader), _api_url(reader)
+    max_body_bytes = reader.integer(
+        "PROVENFIX_MAX_BODY_BYTES",
+        DEFAULT_MAX_BODY_BYTES,
+        low=1024,
+        hint="a size in bytes (GitHub caps payloads at 25 MB)",
     )
-    sandbox = env.get("PROVENFIX_SANDBOX", "docker").strip().lower() or "docker"
-    if sandbox not in SANDBOX_MODES:
-        raise SettingsError(
-            f"PROVENFIX_SANDBOX={sandbox!r} is not valid; use docker (hardened containers, "
-            "the default), none (the worker's own Python, no isolation) or off (no validation)"
-        )
-    work_dir = env.get("PROVENFIX_WORK_DIR", "").strip()
+    job_timeout_s = reader.integer(
+        "PROVENFIX_JOB_TIMEOUT_S",
+        DEFAULT_JOB_TIMEOUT_S,
+        low=30,
+        high=86_400,
+        hint="seconds one analysis may take",
+    )
+    skip_drafts = reader.boolean("PROVENFIX_SKIP_DRAFTS", True)
+    pipeline = read_pipeline_config(reader)
+    queue_name = _queue_name(reader)
+    delivery_ttl_s = reader.integer(
+        "PROVENFIX_DELIVERY_TTL_S",
+        DEFAULT_DELIVERY_TTL_S,
+        low=60,
+        hint="seconds a delivery id is remembered for deduplication",
+    )
+    work_dir = reader.path("PROVENFIX_WORK_DIR")
+    reader.raise_problems(SettingsError)
     return BotSettings(
         app_id=app_id,
         webhook_secret=secret,
         private_key=private_key,
-        private_key_path=Path(path) if path else None,
-        redis_url=_redis_url(env),
-        database_url=_database_url(env),
-        github_api_url=_api_url(env),
-        max_body_bytes=_int(
-            env,
-            "PROVENFIX_MAX_BODY_BYTES",
-            DEFAULT_MAX_BODY_BYTES,
-            minimum=1024,
-            hint="a size in bytes (GitHub caps payloads at 25 MB)",
-        ),
-        job_timeout_s=_int(
-            env,
-            "PROVENFIX_JOB_TIMEOUT_S",
-            DEFAULT_JOB_TIMEOUT_S,
-            minimum=30,
-            maximum=86_400,
-            hint="seconds one analysis may take",
-        ),
-        skip_drafts=_bool(env, "PROVENFIX_SKIP_DRAFTS", True),
-        model=model_options_from_env(env),
-        sandbox=sandbox,
-        queue_name=_queue_name(env),
-        delivery_ttl_s=_int(
-            env,
-            "PROVENFIX_DELIVERY_TTL_S",
-            DEFAULT_DELIVERY_TTL_S,
-            minimum=60,
-            hint="seconds a delivery id is remembered for deduplication",
-        ),
-        work_dir=Path(work_dir) if work_dir else None,
+        private_key_path=key_path,
+        redis_url=redis_url,
+        database_url=database_url,
+        github_api_url=api_url,
+        max_body_bytes=max_body_bytes,
+        job_timeout_s=job_timeout_s,
+        skip_drafts=skip_drafts,
+        pipeline=pipeline,
+        queue_name=queue_name,
+        delivery_ttl_s=delivery_ttl_s,
+        work_dir=work_dir,
     )
+
+
+def _private_key(reader: SettingsReader) -> tuple[str | None, Path | None]:
+    inline = (reader.raw("PROVENFIX_PRIVATE_KEY") or "").strip()
+    path = reader.path("PROVENFIX_PRIVATE_KEY_PATH")
+    if inline and path:
+        reader.problem(
+            "both PROVENFIX_PRIVATE_KEY and PROVENFIX_PRIVATE_KEY_PATH are set; keep only one"
+        )
+        return None, None
+    if not inline and not path:
+        reader.problem(
+            "the App's private key is missing: set PROVENFIX_PRIVATE_KEY_PATH to the .pem file "
+            "generated on the GitHub App's page (or PROVENFIX_PRIVATE_KEY to its text)"
+        )
+        return None, None
+    if path is not None:
+        return None, path
+    try:
+        return _check_pem(inline.replace("\\n", "\n"), "PROVENFIX_PRIVATE_KEY"), None
+    except SettingsError as exc:
+        reader.problem(str(exc))
+        return None, None
 
 
 def _check_pem(text: str, name: str, *, path: str | None = None) -> str:
@@ -165,83 +175,53 @@ def _check_pem(text: str, name: str, *, path: str | None = None) -> str:
     return stripped + "\n"
 
 
-def _int(
-    env: Mapping[str, str],
-    name: str,
-    default: int | None,
-    *,
-    minimum: int,
-    maximum: int | None = None,
-    hint: str,
-) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        if default is None:
-            raise SettingsError(f"{name} is not set; set it to {hint}")
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer; set it to {hint}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise SettingsError(f"{name}={value} is out of range: it must be {bounds} ({hint})")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise SettingsError(f"{name}={raw!r} is not a boolean; use true or false")
-
-
-def _redis_url(env: Mapping[str, str]) -> str:
-    url = env.get("PROVENFIX_REDIS_URL", "").strip() or DEFAULT_REDIS_URL
+def _redis_url(reader: SettingsReader) -> str:
+    url = reader.text("PROVENFIX_REDIS_URL", DEFAULT_REDIS_URL)
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(
+        reader.problem(
             f"PROVENFIX_REDIS_URL={url!r} is not a Redis URL; use redis://HOST:PORT/DB "
             "(rediss:// for TLS, unix:///path/redis.sock for a socket)"
         )
+        return DEFAULT_REDIS_URL
     return url
 
 
-def _database_url(env: Mapping[str, str]) -> str:
-    url = env.get("PROVENFIX_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+def _database_url(reader: SettingsReader) -> str:
+    url = reader.text("PROVENFIX_DATABASE_URL", DEFAULT_DATABASE_URL)
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise SettingsError(
+        reader.problem(
             f"PROVENFIX_DATABASE_URL={url!r} is not a database URL; use sqlite:///PATH or "
             "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
         )
+        return DEFAULT_DATABASE_URL
     # The only PostgreSQL driver installed is psycopg 3: name it, whatever the URL says.
     if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
         return f"postgresql+psycopg://{rest}"
     if scheme in ("sqlite", "sqlite+pysqlite"):
         return url
-    raise SettingsError(
+    reader.problem(
         f"PROVENFIX_DATABASE_URL uses {scheme!r}; supported are sqlite:///PATH and "
         "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
     )
+    return DEFAULT_DATABASE_URL
 
 
-def _api_url(env: Mapping[str, str]) -> str:
-    url = (env.get("PROVENFIX_GITHUB_API_URL", "").strip() or DEFAULT_GITHUB_API_URL).rstrip("/")
+def _api_url(reader: SettingsReader) -> str:
+    url = reader.text("PROVENFIX_GITHUB_API_URL", DEFAULT_GITHUB_API_URL).rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError(
+        reader.problem(
             f"PROVENFIX_GITHUB_API_URL={url!r} is not an http(s) URL; use "
             "https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server"
         )
+        return DEFAULT_GITHUB_API_URL
     return url
 
 
-def _queue_name(env: Mapping[str, str]) -> str:
-    name = env.get("PROVENFIX_QUEUE", "").strip() or DEFAULT_QUEUE
+def _queue_name(reader: SettingsReader) -> str:
+    name = reader.text("PROVENFIX_QUEUE", DEFAULT_QUEUE)
     if not all(c.isalnum() or c in "-_" for c in name):
-        raise SettingsError(f"PROVENFIX_QUEUE={name!r}: use letters, digits, '-' and '_' only")
+        reader.problem(f"PROVENFIX_QUEUE={name!r}: use letters, digits, '-' and '_' only")
+        return DEFAULT_QUEUE
     return name

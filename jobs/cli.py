@@ -5,17 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from jobs.diff import open_repo, resolve
-from jobs.errors import ConfigError
-from jobs.factory import ValidationOptions, build_pipeline
+from jobs.config import load_pipeline_config
 from jobs.formats import RENDERERS
-from jobs.generation.code_model.config import ModelOptions, model_options_from_env, open_model
-from jobs.pipeline import AnalysisRequest
-from jobs.repo_config import read_repo_settings
-from jobs.report import Report, Severity
-from jobs.settings import AnalysisSettings, load_repo_config
+from jobs.progress import ProgressEvent, Stage
+from jobs.settings_reader import Flag, SettingsReader
 
 EXIT_FINDINGS = 3  # --fail-on matched: the analysis ran and found something that gates CI
 
@@ -62,9 +58,9 @@ def add_analyze_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     parser.add_argument(
         "--sandbox",
         choices=["docker", "none"],
-        default="docker",
-        help="where the tests run: hardened Docker containers (default), or 'none' = this "
-        "machine's Python without isolation (only for throw-away CI runners)",
+        help="where the tests run: hardened Docker containers (default, or "
+        "$PROVENFIX_SANDBOX), or 'none' = this machine's Python without isolation (only for "
+        "throw-away CI runners)",
     )
     parser.add_argument(
         "--install-command",
@@ -91,53 +87,66 @@ def add_analyze_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     parser.set_defaults(handler=run_analyze)
 
 
-def model_options(args: argparse.Namespace, env: dict[str, str]) -> ModelOptions:
-    """The PROVENFIX_MODEL* variables, with the command line's flags on top."""
-    flags = {
-        "PROVENFIX_MODEL": args.model,
-        "PROVENFIX_MODEL_URL": args.model_url,
-        "PROVENFIX_MODEL_API_KEY_ENV": args.model_api_key_env,
-        "PROVENFIX_MODEL_SAMPLES": args.model_samples,
-        "PROVENFIX_MODEL_BUDGET_S": args.model_budget,
-    }
-    return model_options_from_env(env | {k: v for k, v in flags.items() if v is not None})
+def flags(args: argparse.Namespace) -> dict[str, Flag]:
+    """The command line's settings, keyed by the variable each stands for (jobs.config)."""
+    given: dict[str, Flag] = {}
+    if args.no_validate:
+        given["PROVENFIX_SANDBOX"] = Flag("--no-validate", "off")
+    elif args.sandbox is not None:
+        given["PROVENFIX_SANDBOX"] = Flag("--sandbox", args.sandbox)
+    for name, label, value in (
+        ("PROVENFIX_MODEL", "--model", args.model),
+        ("PROVENFIX_MODEL_URL", "--model-url", args.model_url),
+        ("PROVENFIX_MODEL_API_KEY_ENV", "--model-api-key-env", args.model_api_key_env),
+        ("PROVENFIX_MODEL_SAMPLES", "--model-samples", args.model_samples),
+        ("PROVENFIX_MODEL_BUDGET_S", "--model-budget", args.model_budget),
+    ):
+        if value is not None:
+            given[name] = Flag(label, value)
+    return given
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    # The analyze entry point reads the environment (here, once); the pipeline never does.
+    config = load_pipeline_config(os.environ, flags(args))
+    # the pipeline's heavy dependencies load only when analyzing, never for `provenfix serve`
+    from jobs.diff import open_repo, resolve
+    from jobs.factory import PipelineFactory
+    from jobs.pipeline import AnalysisRequest
+    from jobs.repo_config import read_repo_settings, read_settings_file
+
     repo_path = args.repo.resolve()
-    settings = _settings(args, repo_path)
+    if args.config is not None:
+        repo_settings = read_settings_file(args.config)
+    else:
+        repo = open_repo(repo_path)
+        repo_settings = read_repo_settings(repo, resolve(repo, args.base))
+    settings = repo_settings.raise_problems()  # the user is at the keyboard: fix it first
+    if args.install_command:
+        settings = replace(settings, install_command=args.install_command)
 
-    def progress(message: str) -> None:
+    def progress(event: ProgressEvent) -> None:
         if not args.quiet:
-            print(f"[provenfix] {message}", file=sys.stderr, flush=True)
+            print(f"[provenfix] {event}", file=sys.stderr, flush=True)
 
-    mode = "off" if args.no_validate else args.sandbox
-    options = ValidationOptions(
-        mode=mode,
-        install_command=args.install_command or settings.install_command,
-        pytest_args=settings.pytest_args,
-    )
-    generation = model_options(args, dict(os.environ))
-    if generation.enabled:
-        progress(f"code model: {generation.label} (loaded when a function needs it)")
-    pipeline = build_pipeline(
-        settings,
-        validation=options,
-        progress=progress,
-        model=open_model(generation),
-        model_options=generation,
-    )
+    factory = PipelineFactory(config)
+    if config.model.enabled:
+        label = config.model.label
+        progress(
+            ProgressEvent(Stage.SETUP, f"code model: {label} (loaded when a function needs it)")
+        )
+    pipeline = factory.pipeline(settings, progress)
     report = pipeline.run(AnalysisRequest(repo_path=repo_path, base=args.base, head=args.head))
     for extra_format, path in args.write:
         _write(path, RENDERERS[extra_format](report))
-        progress(f"{extra_format} report written to {path}")
+        progress(ProgressEvent(Stage.REPORT, f"{extra_format} report written to {path}"))
     rendered = RENDERERS[args.format](report)
     if args.output:
         _write(args.output, rendered)
-        progress(f"report written to {args.output}")
+        progress(ProgressEvent(Stage.REPORT, f"report written to {args.output}"))
     else:
         sys.stdout.write(rendered)
-    return EXIT_FINDINGS if _gates(report, args.fail_on) else 0
+    return EXIT_FINDINGS if report.reaches(args.fail_on) else 0
 
 
 def _format_and_path(value: str) -> tuple[str, Path]:
@@ -154,19 +163,52 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _settings(args: argparse.Namespace, repo_path: Path) -> AnalysisSettings:
-    if args.config is not None:
-        try:
-            text = args.config.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read --config {args.config}: {exc.strerror}") from None
-        return load_repo_config(text, source=str(args.config))
-    repo = open_repo(repo_path)
-    return read_repo_settings(repo, resolve(repo, args.base))
+def add_build_base_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "build-sandbox-base",
+        help="build the sandbox base image locally with debootstrap (no registry needed)",
+        description="Build a minimal Debian image with python3, venv, pip and git, and import "
+        "it into the Docker engine (needs root and debootstrap). Production may use a pulled "
+        "image instead: PROVENFIX_SANDBOX_IMAGE (docs/sandbox.md).",
+    )
+    parser.add_argument(
+        "--tag", help="image to build (default: $PROVENFIX_SANDBOX_IMAGE or the default base)"
+    )
+    parser.add_argument("--force", action="store_true", help="rebuild even if the tag exists")
+    parser.add_argument("--mirror", help="Debian mirror URL (default: $PROVENFIX_DEBIAN_MIRROR)")
+    parser.add_argument(
+        "--security-mirror",
+        help="Debian security mirror (default: $PROVENFIX_DEBIAN_SECURITY_MIRROR)",
+    )
+    parser.set_defaults(handler=run_build_base)
 
 
-def _gates(report: Report, fail_on: str) -> bool:
-    if fail_on == "never":
-        return False
-    threshold = Severity(fail_on).rank
-    return any(f.severity.rank >= threshold for f in report.findings)
+def run_build_base(args: argparse.Namespace) -> int:
+    given = {"PROVENFIX_SANDBOX_IMAGE": Flag("--tag", args.tag)} if args.tag else {}
+    for name, label, value in (
+        ("PROVENFIX_DEBIAN_MIRROR", "--mirror", args.mirror),
+        ("PROVENFIX_DEBIAN_SECURITY_MIRROR", "--security-mirror", args.security_mirror),
+    ):
+        if value:
+            given[name] = Flag(label, value)
+    config = load_pipeline_config(os.environ, given)
+    mirrors = SettingsReader(os.environ, given)
+    from jobs.sandbox.base_image import build_base_image  # the Docker SDK only here
+    from jobs.sandbox.engine import connect_docker
+    from jobs.sandbox.errors import SandboxError
+
+    sandbox = config.sandbox
+    try:
+        client = connect_docker(dict(sandbox.docker_env), sandbox.docker_base_url)
+        image_id = build_base_image(
+            client,
+            sandbox.base_image,
+            mirror=mirrors.optional("PROVENFIX_DEBIAN_MIRROR"),
+            security_mirror=mirrors.optional("PROVENFIX_DEBIAN_SECURITY_MIRROR"),
+            force=args.force,
+        )
+    except SandboxError as exc:
+        print(f"provenfix: error: {exc}", file=sys.stderr)
+        return 1
+    print(image_id)
+    return 0

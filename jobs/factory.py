@@ -1,25 +1,33 @@
-"""The one place that builds the concrete pipeline from settings."""
+"""The one place that builds the concrete pipeline.
+
+`build_pipeline(settings, config)` wires the stages of one analysis from the
+repository's settings (jobs.settings, read by jobs.repo_config) and the
+deployment's configuration (jobs.config). A process that runs many analyses holds
+one `PipelineFactory`: it opens the code model once (loaded on first use) and
+checks, before any work is accepted, that the sandbox can run (`check_ready`).
+The CLI, the Action and the App's worker all build their pipelines here.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from jobs.analyzer import Analyzer
 from jobs.complexity import ComplexityAnalyzer
+from jobs.config import PipelineConfig
 from jobs.diff import Change
+from jobs.errors import UsageError
 from jobs.generation.autofix import SemgrepAutofixGenerator
 from jobs.generation.base import CandidateGenerator
 from jobs.generation.code_model.backend import CodeModel
-from jobs.generation.code_model.config import ModelOptions
+from jobs.generation.code_model.config import ModelOptions, open_model
 from jobs.generation.code_model.generator import ModelRepairGenerator
 from jobs.generation.codemods import CodemodGenerator
-from jobs.pipeline import Pipeline, Progress, Stages, no_progress
+from jobs.pipeline import Pipeline, Stages
+from jobs.progress import Progress, no_progress
 from jobs.repo_config import export_repo_semgrep
-from jobs.semgrep_stage import SemgrepAnalyzer, bundled_rules_dir
+from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.settings import AnalysisSettings
 from jobs.validation.stage import (
     DockerTestEnvironment,
@@ -28,35 +36,27 @@ from jobs.validation.stage import (
     ValidationStage,
 )
 
-SANDBOX_MODES = ("docker", "none", "off")
+OFF = PipelineConfig(validation="off")
 
 
-@dataclass(frozen=True)
-class ValidationOptions:
-    """How candidates are proven: `docker` (hardened containers), `none` (this host's
-    Python, no isolation: see jobs.validation.local_runner), or `off`."""
-
-    mode: str = "docker"
-    python: str = sys.executable  # for mode "none"
-    install_command: str | None = None
-    pytest_args: Sequence[str] = ()
+class SandboxNotReady(UsageError):
+    """The sandbox cannot run (no engine, no base image): the operator's to fix."""
 
 
 def build_pipeline(
     settings: AnalysisSettings,
+    config: PipelineConfig = OFF,
     *,
-    validation: ValidationOptions | None = None,
-    env: Mapping[str, str] | None = None,
-    rules_dir: Path | None = None,
-    use_repo_rules: bool = True,
-    progress: Progress = no_progress,
     model: CodeModel | None = None,
-    model_options: ModelOptions | None = None,
+    progress: Progress = no_progress,
+    use_repo_rules: bool = True,
 ) -> Pipeline:
-    """`model` (see jobs.generation.code_model.config.open_model) writes candidates for what no
-    rule fixes, tuned by `model_options` and the repository's `model:` settings."""
-    rules = rules_dir or bundled_rules_dir()
-    validation = validation or ValidationOptions(mode="off")
+    """The pipeline of one analysis. `model` (jobs.generation.code_model.config.open_model
+    of `config.model`) writes candidates for what no rule fixes, within the repository's
+    `model:` settings."""
+    rules = config.rules_dir
+    tool_env = config.tool_environ
+    timeout_s = settings.analysis_timeout_s
 
     def analyzers(change: Change, scratch: Path) -> Sequence[Analyzer]:
         repo_rules = (
@@ -65,21 +65,55 @@ def build_pipeline(
             else None
         )
         return [
-            SemgrepAnalyzer(rules, repo_rules=repo_rules, timeout_s=settings.analysis_timeout_s),
+            SemgrepAnalyzer(rules, repo_rules=repo_rules, timeout_s=timeout_s, env=tool_env),
             ComplexityAnalyzer(settings),
         ]
 
-    stage = None
-    environment = _environment(validation, env if env is not None else os.environ, progress)
-    if environment is not None:
-        stage = ValidationStage(environment, progress=progress)
+    environment = _environment(config, settings, progress)
     stages = Stages(
         analyzers=analyzers,
-        generators=_generators(settings, model, model_options or ModelOptions()),
-        validation=stage,
-        rescanner=SemgrepAnalyzer(rules, timeout_s=settings.analysis_timeout_s),
+        generators=_generators(settings, model, config.model),
+        validation=ValidationStage(environment, progress=progress) if environment else None,
+        rescanner=SemgrepAnalyzer(rules, timeout_s=timeout_s, env=tool_env),
     )
     return Pipeline(settings, stages, progress=progress)
+
+
+class PipelineFactory:
+    """A process's pipelines: one configuration, one code model (loaded by the first
+    analysis that needs it), a pipeline per analysis."""
+
+    def __init__(self, config: PipelineConfig, *, model: CodeModel | None = None) -> None:
+        self.config = config
+        self.model = model if model is not None else open_model(config.model)
+
+    def pipeline(self, settings: AnalysisSettings, progress: Progress = no_progress) -> Pipeline:
+        return build_pipeline(settings, self.config, model=self.model, progress=progress)
+
+    def check_ready(self) -> str:
+        """Before accepting work: the engine answers, the base image is there (or pulled),
+        and this owner's containers left by a killed worker are removed. SandboxNotReady
+        saying how to fix it otherwise; a line describing the sandbox when ready."""
+        if self.config.validation != "docker":
+            return f"validation: {self.config.validation}"
+        from jobs.sandbox.env_image import ensure_base_image  # the Docker SDK only when used
+        from jobs.sandbox.errors import SandboxError
+        from jobs.sandbox.runner import open_sandbox
+
+        settings = self.config.sandbox
+        try:
+            sandbox = open_sandbox(settings)
+        except SandboxError as exc:
+            raise SandboxNotReady(f"PROVENFIX_SANDBOX=docker, but {exc}") from None
+        try:
+            ensure_base_image(sandbox.client, settings)
+            removed = sandbox.remove_leftovers(older_than_s=sandbox.longest_run_s)
+        except SandboxError as exc:
+            raise SandboxNotReady(str(exc)) from None
+        finally:
+            sandbox.client.close()
+        left = f"; removed {removed} leftover container(s)" if removed else ""
+        return f"validation: docker, base image {settings.base_image}{left}"
 
 
 def _generators(
@@ -102,17 +136,19 @@ def _generators(
 
 
 def _environment(
-    options: ValidationOptions, env: Mapping[str, str], progress: Progress
+    config: PipelineConfig, settings: AnalysisSettings, progress: Progress
 ) -> TestEnvironment | None:
-    if options.mode == "off":
+    if config.validation == "off":
         return None
-    if options.mode == "none":
-        return LocalTestEnvironment(python=options.python, pytest_args=options.pytest_args)
-    from jobs.sandbox.runner import sandbox_from_env  # the Docker SDK only when used
+    if config.validation == "none":
+        return LocalTestEnvironment(
+            python=config.python, pytest_args=settings.pytest_args, environ=config.tool_environ
+        )
+    from jobs.sandbox.runner import open_sandbox  # the Docker SDK only when used
 
     return DockerTestEnvironment(
-        sandbox_from_env(env),
-        install_command=options.install_command,
-        pytest_args=options.pytest_args,
+        open_sandbox(config.sandbox),
+        install_command=settings.install_command,
+        pytest_args=settings.pytest_args,
         progress=progress,
     )

@@ -19,6 +19,7 @@ from jobs.diff import Change, compute_change, open_repo
 from jobs.evidence import collect_evidence
 from jobs.fingerprint import Fingerprinter
 from jobs.generation.base import CandidateGenerator, ExplainsDrops
+from jobs.progress import Progress, ProgressEvent, Stage, no_progress
 from jobs.report import Candidate, Finding, Report, Skipped, ToolInfo, ValidationStatus
 from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.settings import AnalysisSettings
@@ -30,12 +31,6 @@ from jobs.validation.stage import (
     ValidationStage,
     not_validated,
 )
-
-Progress = Callable[[str], None]
-
-
-def no_progress(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -61,15 +56,19 @@ class Pipeline:
         self._stages = stages
         self._progress = progress
 
+    def _say(self, stage: Stage, text: str) -> None:
+        self._progress(ProgressEvent(stage, text))
+
     def run(self, request: AnalysisRequest) -> Report:
         started = time.perf_counter()
         timer = _StageTimer()
         repo = open_repo(request.repo_path)
         with timer("diff"):
             change = compute_change(repo, request.base, request.head)
-        self._progress(
-            f"diff: {len(change.files)} files changed between "
-            f"{change.base_sha[:10]} (merge base) and {change.head_sha[:10]}"
+        self._say(
+            Stage.DIFF,
+            f"{len(change.files)} files changed between "
+            f"{change.base_sha[:10]} (merge base) and {change.head_sha[:10]}",
         )
         with tempfile.TemporaryDirectory(prefix="provenfix-") as scratch_name:
             scratch = Path(scratch_name)
@@ -77,7 +76,7 @@ class Pipeline:
                 snapshot = take_snapshot(change, self._settings, scratch / "head")
                 parts = self._analyze(change, snapshot, scratch)
             findings = list(_in_change(change, parts, self._settings))
-            self._progress(f"analyze: {len(findings)} findings on changed lines")
+            self._say(Stage.ANALYZE, f"{len(findings)} findings on changed lines")
             outcome, candidates = self._generate_and_validate(
                 change, snapshot, findings, scratch, timer
             )
@@ -142,9 +141,9 @@ class Pipeline:
         if not snapshot.files:
             return []
         analyzers = self._stages.analyzers(change, scratch)
-        self._progress(
-            f"analyze: {len(snapshot.files)} Python files with "
-            + ", ".join(a.name for a in analyzers)
+        self._say(
+            Stage.ANALYZE,
+            f"{len(snapshot.files)} Python files with " + ", ".join(a.name for a in analyzers),
         )
         # semgrep is a subprocess: the in-process analyzers run while it scans.
         with ThreadPoolExecutor(max_workers=len(analyzers)) as pool:
@@ -184,7 +183,7 @@ class Pipeline:
             outcome = session.validate(candidates, _targets(candidates, findings))
             outcome = replace(outcome, skipped=(*outcome.skipped, *outside))
         proven = sum(1 for v in outcome.verdicts.values() if v.status is ValidationStatus.PASSED)
-        self._progress(f"validate: {proven} of {len(candidates)} candidates proven by the tests")
+        self._say(Stage.VALIDATE, f"{proven} of {len(candidates)} candidates proven by the tests")
         return outcome, candidates
 
     def _dropped(self) -> list[Skipped]:
@@ -214,9 +213,10 @@ class Pipeline:
                     candidates.append(cand)
                 else:
                     outside.append(Skipped(cand.path, outside_reason(cand, line), cand.start_line))
-        self._progress(
-            f"generate: {len(candidates)} candidate fixes"
-            + (f" ({len(outside)} more rewrite lines the change did not touch)" if outside else "")
+        self._say(
+            Stage.GENERATE,
+            f"{len(candidates)} candidate fixes"
+            + (f" ({len(outside)} more rewrite lines the change did not touch)" if outside else ""),
         )
         return candidates, tuple(outside)
 

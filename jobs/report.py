@@ -269,3 +269,10 @@ class Report:
     @property
     def suggestions_validated(self) -> int:
         return sum(1 for s in self.suggestions if s.committable)
+
+    def reaches(self, fail_on: str) -> bool:
+        """Whether a finding has at least severity `fail_on` ("never": never), for exit 3."""
+        if fail_on == "never":
+            return False
+        threshold = Severity(fail_on).rank
+        return any(finding.severity.rank >= threshold for finding in self.findings)

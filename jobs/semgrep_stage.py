@@ -43,19 +43,6 @@ _SEVERITY = {
 _CONFIG_ERROR_EXIT = 7  # semgrep: invalid configuration
 
 
-def bundled_rules_dir() -> Path:
-    """Our rules: $PROVENFIX_RULES_DIR, else rules/ beside the installed packages."""
-    configured = os.environ.get("PROVENFIX_RULES_DIR")
-    candidates = [Path(configured)] if configured else []
-    candidates.append(Path(__file__).resolve().parent.parent / "rules")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise ToolFailure(
-        "bundled semgrep rules not found; set PROVENFIX_RULES_DIR to the rules/ folder"
-    )
-
-
 def semgrep_executable() -> str:
     beside_python = Path(sys.executable).parent / "semgrep"
     found = str(beside_python) if beside_python.exists() else shutil.which("semgrep")
@@ -109,7 +96,11 @@ class SemgrepAnalyzer:
         repo_rules: RepoRules | None = None,
         timeout_s: float = 300.0,
         executable: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """`env`: what semgrep inherits (jobs.config.PipelineConfig.tool_environ); by default
+        only PATH, so no credential of ours reaches it."""
+        self._env = _semgrep_env(env or {"PATH": os.defpath})
         self._rules_dir = rules_dir
         self._merged: Path | None = None
         self._repo_rules = repo_rules
@@ -187,7 +178,7 @@ class SemgrepAnalyzer:
             capture_output=True,
             text=True,
             timeout=self._timeout_s,
-            env=_semgrep_env(os.environ),
+            env=self._env,
             check=False,
         )
         try:

@@ -9,7 +9,7 @@ key and how to fix it.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -119,10 +119,15 @@ def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSe
     try:
         config = RepoConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        listed = problems[0] if len(problems) == 1 else "\n  - " + "\n  - ".join(problems)
         raise ConfigError(
-            f"{source}: {key}: {first['msg']} (see docs/configuration.md for the allowed keys)"
+            f"{source}: {listed}\n(see docs/configuration.md for the allowed keys)"
+            if len(problems) > 1
+            else f"{source}: {listed} (see docs/configuration.md for the allowed keys)"
         ) from None
     weights = config.score.weights
     if weights.alpha + weights.beta + weights.gamma <= 0:
@@ -144,7 +149,3 @@ def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSe
         model_enabled=config.model.enabled,
         model_samples=config.model.samples,
     )
-
-
-def with_overrides(settings: AnalysisSettings, **changes: Any) -> AnalysisSettings:
-    return replace(settings, **changes)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
-from bisect import bisect_right
 from dataclasses import dataclass
 
 
@@ -33,15 +32,6 @@ class SourceFile:
             if span.start <= line <= span.end and (best is None or span.start >= best.start):
                 best = span
         return best.qualname if best else None
-
-    def line_offsets(self) -> list[int]:
-        offsets = [0]
-        for line in self.text.splitlines(keepends=True):
-            offsets.append(offsets[-1] + len(line.encode()))
-        return offsets
-
-    def line_of_byte(self, offset: int) -> int:
-        return bisect_right(self.line_offsets(), offset)
 
 
 def decode(data: bytes) -> str:

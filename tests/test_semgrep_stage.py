@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from repo_support import MakeRepo
 
+from jobs.config import PipelineConfig
 from jobs.diff import compute_change, open_repo
 from jobs.errors import ToolFailure
 from jobs.factory import build_pipeline
@@ -44,7 +45,8 @@ def rules_dir(tmp_path: Path) -> Path:
 
 
 def run(repo_path: Path, rules: Path, **settings: object):  # type: ignore[no-untyped-def]
-    pipeline = build_pipeline(AnalysisSettings(**settings), rules_dir=rules)  # type: ignore[arg-type]
+    config = PipelineConfig(validation="off", rules_dir=rules)
+    pipeline = build_pipeline(AnalysisSettings(**settings), config)  # type: ignore[arg-type]
     return pipeline.run(AnalysisRequest(repo_path, "main", "pr"))
 
 

@@ -5,12 +5,11 @@ a non-root user `sandbox` (uid 10001) and an empty /opt/venv that user owns.
 In production any pulled image (e.g. python:3.12-slim) can replace it: see
 `SandboxSettings.base_image`.
 
-    python -m jobs.sandbox.base_image [--force] [--tag T] [--mirror URL]
+    provenfix build-sandbox-base [--force] [--tag T] [--mirror URL]   (jobs.cli)
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -25,8 +24,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from jobs.sandbox.engine import connect_docker
-from jobs.sandbox.errors import BaseImageBuildError, SandboxError
+from jobs.sandbox.errors import BaseImageBuildError
 from jobs.sandbox.settings import (
     DEFAULT_BASE_IMAGE,
     IMAGE_PATH,
@@ -79,8 +77,8 @@ def build_base_image(
 ) -> str:
     """Build (or reuse) the base image `tag` and return its image id.
 
-    `mirror` defaults to $PROVENFIX_DEBIAN_MIRROR, then deb.debian.org; the
-    security mirror likewise ($PROVENFIX_DEBIAN_SECURITY_MIRROR). Needs root and
+    `mirror` defaults to deb.debian.org, the security mirror likewise (the command
+    reads PROVENFIX_DEBIAN_MIRROR and PROVENFIX_DEBIAN_SECURITY_MIRROR). Needs root and
     debootstrap on the machine that runs the engine.
     """
     try:
@@ -90,12 +88,8 @@ def build_base_image(
     if previous is not None and not force:
         log(f"base image {tag} exists ({previous.short_id}); pass force=True (--force) to rebuild")
         return str(previous.id)
-    mirror = mirror or os.environ.get("PROVENFIX_DEBIAN_MIRROR") or DEFAULT_MIRROR
-    security_mirror = (
-        security_mirror
-        or os.environ.get("PROVENFIX_DEBIAN_SECURITY_MIRROR")
-        or DEFAULT_SECURITY_MIRROR
-    )
+    mirror = mirror or DEFAULT_MIRROR
+    security_mirror = security_mirror or DEFAULT_SECURITY_MIRROR
     _check_prerequisites()
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="provenfix-rootfs-", dir=scratch_dir or "/var/tmp"))
@@ -270,25 +264,3 @@ def _import(client: docker.DockerClient, tarball: Path, tag: str) -> str:
     except docker.errors.DockerException as exc:
         raise BaseImageBuildError(f"importing {tarball} as {tag} failed: {exc}") from exc
     return str(image.id)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="build-sandbox-base", description="Build the ProvenFix sandbox base image."
-    )
-    parser.add_argument("--tag", default=DEFAULT_BASE_IMAGE, help="image tag to build")
-    parser.add_argument("--force", action="store_true", help="rebuild even if the tag exists")
-    parser.add_argument("--mirror", default=None, help="Debian mirror URL")
-    args = parser.parse_args(argv)
-    try:
-        client = connect_docker(dict(os.environ))
-        image_id = build_base_image(client, args.tag, mirror=args.mirror, force=args.force)
-    except SandboxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(image_id)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -243,7 +243,8 @@ def _image_or_none(client: docker.DockerClient, name: str) -> Any:
         return None
 
 
-def _base_image(client: docker.DockerClient, settings: SandboxSettings) -> Any:
+def ensure_base_image(client: docker.DockerClient, settings: SandboxSettings) -> Any:
+    """The base image, pulled when missing and allowed; BaseImageMissing otherwise."""
     image = _image_or_none(client, settings.base_image)
     if image is not None:
         return image
@@ -327,7 +328,7 @@ def ensure_env_image(
     repo_dir = Path(repo_dir)
     if not repo_dir.is_dir():
         raise EnvironmentInstallError(f"{repo_dir} is not a directory", ())
-    base = _base_image(client, settings)
+    base = ensure_base_image(client, settings)
     base_id = str(base.id)
     commands = [install_command] if install_command else default_install_commands(repo_dir)
     script = install_script(commands, settings)

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -316,24 +317,50 @@ class DockerSandbox:
         )
         return run_container(self.client, spec)
 
-    def leftover_containers(self) -> list[str]:
-        """Names of this owner's sandbox containers that still exist (a worker was SIGKILLed).
+    def leftover_containers(self, *, older_than_s: float = 0.0) -> list[str]:
+        """Names of this owner's sandbox containers that still exist (a worker was SIGKILLed),
+        created more than `older_than_s` ago.
 
         Only containers labelled with `settings.owner`: other workers' runs are not ours.
         """
         labels = [f"{CONTAINER_LABEL}=1", f"{OWNER_LABEL}={self.settings.owner}"]
         found: list[Any] = self.client.containers.list(all=True, filters={"label": labels})
-        return sorted(str(container.name) for container in found)
+        cutoff = time.time() - older_than_s
+        return sorted(
+            str(container.name)
+            for container in found
+            if older_than_s <= 0 or _created_at(container) < cutoff
+        )
 
-    def remove_leftovers(self) -> int:
-        """Remove what `leftover_containers` lists; call it when the owner's worker starts."""
-        names = self.leftover_containers()
+    def remove_leftovers(self, *, older_than_s: float = 0.0) -> int:
+        """Remove what `leftover_containers` lists; the worker calls it when it starts, for
+        containers older than any run may last (another worker of this owner may be busy)."""
+        names = self.leftover_containers(older_than_s=older_than_s)
         for name in names:
             _remove(self.client, name)
         return len(names)
 
+    @property
+    def longest_run_s(self) -> float:
+        """No container of ours lives longer than this unless its worker died."""
+        return max(self.settings.limits.timeout_s, self.settings.install_limits.timeout_s) + 60
+
+
+def _created_at(container: Any) -> float:
+    created = str(container.attrs.get("Created", ""))
+    try:  # RFC 3339 with nanoseconds: keep the seconds
+        stamp = datetime.strptime(created[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return time.time()  # unknown age: never old enough to remove
+    return stamp.timestamp()
+
+
+def open_sandbox(settings: SandboxSettings) -> DockerSandbox:
+    """A sandbox on a pinged engine (SandboxUnavailable if none), as `settings` say."""
+    client = connect_docker(dict(settings.docker_env), settings.docker_base_url)
+    return DockerSandbox(client, settings)
+
 
 def sandbox_from_env(env: Mapping[str, str]) -> DockerSandbox:
-    """Settings from PROVENFIX_SANDBOX_* and a pinged engine; SandboxUnavailable if none."""
-    settings = settings_from_env(env)
-    return DockerSandbox(connect_docker(env, settings.docker_base_url), settings)
+    """`open_sandbox` with the settings in `env` (PROVENFIX_SANDBOX_*, DOCKER_HOST)."""
+    return open_sandbox(settings_from_env(env))

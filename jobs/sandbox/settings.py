@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jobs.errors import ConfigError
 from jobs.sandbox.errors import SandboxError
+from jobs.settings_reader import SettingsReader
 
 SANDBOX_UID = 10001
 SANDBOX_GID = 10001
@@ -18,6 +19,7 @@ VENV_DIR = "/opt/venv"
 IMAGE_PATH = f"{VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_BASE_IMAGE = "provenfix/sandbox-base:bookworm"
 DEFAULT_ENV_REPOSITORY = "provenfix/env"
+DOCKER_ENV_KEYS = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 CONTAINER_LABEL = "provenfix.sandbox"
 # Who started a container: leftovers are only ever cleaned up by their owner.
 OWNER_LABEL = "provenfix.sandbox.owner"
@@ -133,42 +135,40 @@ class SandboxSettings:
     scratch_dir: Path | None = None  # where install copies of checkouts go (tmp if None)
     pull_missing_base: bool = True
     owner: str = "provenfix"  # label value; one per worker host (or test session)
-
-
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return float(default)
-    try:
-        return float(raw)
-    except ValueError:
-        raise SandboxConfigError(f"{name}={raw!r} is not a number") from None
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = _env_float(env, name, default)
-    if not value.is_integer():
-        raise SandboxConfigError(f"{name}={env.get(name)!r} is not a whole number")
-    return int(value)
+    # DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH as the worker's environment had them
+    docker_env: tuple[tuple[str, str], ...] = ()
 
 
 def settings_from_env(env: Mapping[str, str]) -> SandboxSettings:
-    """Read the settings from PROVENFIX_SANDBOX_* variables (and DOCKER_HOST).
+    """The settings in `env` (jobs.config reads them with the rest of the pipeline's)."""
+    reader = SettingsReader(env)
+    settings = sandbox_settings(reader)
+    reader.raise_problems(SandboxConfigError)
+    return settings
+
+
+def sandbox_settings(reader: SettingsReader) -> SandboxSettings:
+    """Read the settings from PROVENFIX_SANDBOX_* variables (and DOCKER_HOST), recording
+    every bad value on `reader`.
 
     PROVENFIX_SANDBOX_IMAGE, _ENV_REPOSITORY, _MEMORY, _PIDS, _CPUS, _TIMEOUT_S,
     _TMPFS, _OUTPUT_CAP, _INSTALL_NETWORK, _INSTALL_TIMEOUT_S, _CA_CERTS ("" to
-    mount none), _SCRATCH, _OWNER, _DOCKER_HOST (else DOCKER_HOST applies when connecting),
-    and PROVENFIX_PIP_INDEX_URL.
+    mount none), _SCRATCH, _OWNER, _DOCKER_HOST (else DOCKER_HOST and its TLS
+    variables apply when connecting), and PROVENFIX_PIP_INDEX_URL.
     """
     defaults = SandboxSettings()
     base = defaults.limits
     limits = SandboxLimits(
-        memory=env.get("PROVENFIX_SANDBOX_MEMORY") or base.memory,
-        pids=_env_int(env, "PROVENFIX_SANDBOX_PIDS", base.pids),
-        cpus=_env_float(env, "PROVENFIX_SANDBOX_CPUS", base.cpus),
-        timeout_s=_env_float(env, "PROVENFIX_SANDBOX_TIMEOUT_S", base.timeout_s),
-        tmpfs_size=env.get("PROVENFIX_SANDBOX_TMPFS") or base.tmpfs_size,
-        output_cap_bytes=_env_int(env, "PROVENFIX_SANDBOX_OUTPUT_CAP", base.output_cap_bytes),
+        memory=_size(reader, "PROVENFIX_SANDBOX_MEMORY", base.memory, minimum=6 << 20),
+        pids=reader.integer("PROVENFIX_SANDBOX_PIDS", base.pids, low=8, hint="processes"),
+        cpus=reader.decimal("PROVENFIX_SANDBOX_CPUS", base.cpus, low=0.01, high=1024),
+        timeout_s=reader.decimal(
+            "PROVENFIX_SANDBOX_TIMEOUT_S", base.timeout_s, low=1, high=24 * 3600
+        ),
+        tmpfs_size=_size(reader, "PROVENFIX_SANDBOX_TMPFS", base.tmpfs_size, minimum=1 << 20),
+        output_cap_bytes=reader.integer(
+            "PROVENFIX_SANDBOX_OUTPUT_CAP", base.output_cap_bytes, low=1024
+        ),
         max_file_size=base.max_file_size,
     )
     install = defaults.install_limits
@@ -176,24 +176,46 @@ def settings_from_env(env: Mapping[str, str]) -> SandboxSettings:
         memory=install.memory,
         pids=install.pids,
         cpus=install.cpus,
-        timeout_s=_env_float(env, "PROVENFIX_SANDBOX_INSTALL_TIMEOUT_S", install.timeout_s),
+        timeout_s=reader.decimal(
+            "PROVENFIX_SANDBOX_INSTALL_TIMEOUT_S", install.timeout_s, low=1, high=24 * 3600
+        ),
         tmpfs_size=install.tmpfs_size,
         output_cap_bytes=install.output_cap_bytes,
         max_file_size=install.max_file_size,
     )
-    ca_certs = env.get("PROVENFIX_SANDBOX_CA_CERTS", defaults.ca_certs_dir or "")
-    scratch = env.get("PROVENFIX_SANDBOX_SCRATCH")
+    ca_certs = reader.raw("PROVENFIX_SANDBOX_CA_CERTS")
+    if not reader.is_set("PROVENFIX_SANDBOX_CA_CERTS"):  # set but empty: mount none
+        ca_certs = defaults.ca_certs_dir
+    scratch = reader.path("PROVENFIX_SANDBOX_SCRATCH")
     return SandboxSettings(
-        base_image=env.get("PROVENFIX_SANDBOX_IMAGE") or defaults.base_image,
-        env_repository=env.get("PROVENFIX_SANDBOX_ENV_REPOSITORY") or defaults.env_repository,
+        base_image=reader.text("PROVENFIX_SANDBOX_IMAGE", defaults.base_image),
+        env_repository=reader.text("PROVENFIX_SANDBOX_ENV_REPOSITORY", defaults.env_repository),
         limits=limits,
         install_limits=install_limits,
-        docker_base_url=env.get("PROVENFIX_SANDBOX_DOCKER_HOST") or None,
-        install_network_mode=(
-            env.get("PROVENFIX_SANDBOX_INSTALL_NETWORK") or defaults.install_network_mode
+        docker_base_url=reader.optional("PROVENFIX_SANDBOX_DOCKER_HOST"),
+        docker_env=tuple(
+            (key, value) for key in DOCKER_ENV_KEYS if (value := reader.raw(key)) is not None
         ),
-        ca_certs_dir=ca_certs or None,
-        pip_index_url=env.get("PROVENFIX_PIP_INDEX_URL") or None,
-        scratch_dir=Path(scratch) if scratch else None,
-        owner=env.get("PROVENFIX_SANDBOX_OWNER") or defaults.owner,
+        install_network_mode=reader.text(
+            "PROVENFIX_SANDBOX_INSTALL_NETWORK", defaults.install_network_mode
+        ),
+        ca_certs_dir=ca_certs.strip() if ca_certs else None,
+        pip_index_url=reader.optional("PROVENFIX_PIP_INDEX_URL"),
+        scratch_dir=scratch,
+        owner=reader.text("PROVENFIX_SANDBOX_OWNER", defaults.owner),
     )
+
+
+def _size(reader: SettingsReader, name: str, default: str, *, minimum: int) -> str:
+    setting = reader.get(name)
+    if setting is None:
+        return default
+    try:
+        value = parse_size(setting.text)
+    except SandboxConfigError:
+        reader.problem(f"{setting.shown()} is not a size; write e.g. 512m, 1g or a number of bytes")
+        return default
+    if value < minimum:
+        reader.problem(f"{setting.shown()} is too small: use at least {format_size(minimum)}")
+        return default
+    return setting.text

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from jobs.validation.testrun import (
@@ -40,13 +40,14 @@ class SubprocessTestRunner:
         python: str = sys.executable,
         timeout_s: float = 600.0,
         pytest_args: Sequence[str] = (),
-        environ: dict[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._scratch = scratch
         self._python = python
         self._timeout_s = timeout_s
         self._pytest_args = tuple(pytest_args)
-        source = os.environ if environ is None else environ
+        # what the tests inherit: jobs.config's tool environment, never a credential
+        source = environ or {"PATH": os.defpath}
         self._env = {key: source[key] for key in _KEPT_ENV if key in source}
         self._counter = itertools.count()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -11,6 +11,7 @@ from typing import Protocol
 import docker
 import git
 
+from jobs.progress import Progress, ProgressEvent, Stage, no_progress
 from jobs.report import (
     Candidate,
     Finding,
@@ -34,8 +35,6 @@ from jobs.validation.selection import select_tests
 from jobs.validation.testrun import SandboxTestRunner, TestRunner, run_tests
 from jobs.validation.validator import Baseline, Case, Validator
 
-Progress = Callable[[str], None]
-
 
 class TestEnvironment(Protocol):
     def prepare(self, head_tree: Path, base_tree: Path | None, scratch: Path) -> TestRunner:
@@ -53,13 +52,16 @@ class DockerTestEnvironment:
         install_command: str | None = None,
         pytest_args: Sequence[str] = (),
         limits: SandboxLimits | None = None,
-        progress: Progress = lambda _m: None,
+        progress: Progress = no_progress,
     ) -> None:
         self._sandbox = sandbox
         self._install_command = install_command
         self._pytest_args = tuple(pytest_args)
         self._limits = limits
         self._progress = progress
+
+    def _say(self, stage: Stage, text: str) -> None:
+        self._progress(ProgressEvent(stage, text))
 
     def prepare(self, head_tree: Path, base_tree: Path | None, scratch: Path) -> TestRunner:
         # The install runs the project's own build code. When the change leaves the
@@ -74,9 +76,10 @@ class DockerTestEnvironment:
         image = ensure_env_image(
             client, self._sandbox.settings, source, self._install_command, scope=scope, log=None
         )
-        self._progress(
-            f"validate: environment image {image.tag} "
-            + (f"built in {image.duration_s:.0f} s" if image.built else "reused")
+        self._say(
+            Stage.VALIDATE,
+            f"environment image {image.tag} "
+            + (f"built in {image.duration_s:.0f} s" if image.built else "reused"),
         )
         scratch.mkdir(parents=True, exist_ok=True)
         return SandboxTestRunner(
@@ -96,16 +99,26 @@ class LocalTestEnvironment:
     """No isolation: the tests run with this Python (see jobs.validation.local_runner)."""
 
     def __init__(
-        self, *, python: str, pytest_args: Sequence[str] = (), timeout_s: float = 600
+        self,
+        *,
+        python: str,
+        pytest_args: Sequence[str] = (),
+        timeout_s: float = 600,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._python = python
         self._pytest_args = tuple(pytest_args)
         self._timeout_s = timeout_s
+        self._environ = environ
 
     def prepare(self, head_tree: Path, base_tree: Path | None, scratch: Path) -> TestRunner:
         scratch.mkdir(parents=True, exist_ok=True)
         return SubprocessTestRunner(
-            scratch, python=self._python, timeout_s=self._timeout_s, pytest_args=self._pytest_args
+            scratch,
+            python=self._python,
+            timeout_s=self._timeout_s,
+            pytest_args=self._pytest_args,
+            environ=self._environ,
         )
 
 
@@ -132,11 +145,14 @@ class ValidationStage:
         environment: TestEnvironment,
         *,
         repeats: int = 3,
-        progress: Progress = lambda _m: None,
+        progress: Progress = no_progress,
     ) -> None:
         self._environment = environment
         self._repeats = repeats
         self._progress = progress
+
+    def _say(self, stage: Stage, text: str) -> None:
+        self._progress(ProgressEvent(stage, text))
 
     def start(
         self, repo: git.Repo, head_sha: str, base_sha: str, snapshot: Snapshot, scratch: Path
@@ -152,10 +168,10 @@ class ValidationStage:
             runner, scratch / "trees", repeats=self._repeats, progress=self._progress
         )
         (scratch / "trees").mkdir(parents=True, exist_ok=True)
-        self._progress("validate: baseline run of the whole test suite at head")
+        self._say(Stage.VALIDATE, "baseline run of the whole test suite at head")
         baseline = validator.baseline(head_tree, record_targets(snapshot))
         if baseline.run.result is None:
-            self._progress(f"validate: the test suite does not run at head: {baseline.run.detail}")
+            self._say(Stage.VALIDATE, f"the test suite does not run at head: {baseline.run.detail}")
         return BaselineSession(head_tree, base_tree, runner, validator, baseline, snapshot)
 
 

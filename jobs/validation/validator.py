@@ -27,11 +27,12 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jobs.generation.edits import EditError, apply_candidates, parse_error
+from jobs.progress import Progress, ProgressEvent, Stage, no_progress
 from jobs.report import Candidate, SuggestionKind, Validation, ValidationStatus
 from jobs.validation.probe import (
     CoverageMap,
@@ -96,7 +97,7 @@ class Validator:
         *,
         repeats: int = REPEATS,
         combine: bool = True,
-        progress: Callable[[str], None] = lambda _m: None,
+        progress: Progress = no_progress,
     ) -> None:
         self._runner = runner
         self._scratch = scratch
@@ -105,6 +106,9 @@ class Validator:
         self._progress = progress
         self._trees = 0
         self._head_cache: dict[tuple[str, ...], tuple[Mapping[str, TestOutcome], ...]] = {}
+
+    def _say(self, stage: Stage, text: str) -> None:
+        self._progress(ProgressEvent(stage, text))
 
     def baseline(self, head_tree: Path, record: Sequence[RecordTarget] = ()) -> Baseline:
         left_out: list[str] = []
@@ -118,7 +122,7 @@ class Validator:
             if run.result is not None or raw is None or not raw.unfinished:
                 break
             left_out.append(raw.unfinished[0])  # the test that was running when it ended
-            self._progress(f"validate: {raw.unfinished[0]} ended the session; left out")
+            self._say(Stage.VALIDATE, f"{raw.unfinished[0]} ended the session; left out")
         result = run.result
         outcomes = dict(result.tests) if result else {}
         recorded = result.recorded if result else ()
@@ -126,9 +130,10 @@ class Validator:
         if unrecorded:
             # the recording wrappers changed what a test sees (a function that inspects its
             # caller): trust the plain run, and replay nothing in this analysis
-            self._progress(
-                f"validate: recording calls changed the outcome of {len(unrecorded)} test(s); "
-                "replay is off for this analysis"
+            self._say(
+                Stage.VALIDATE,
+                f"recording calls changed the outcome of {len(unrecorded)} test(s); "
+                "replay is off for this analysis",
             )
             outcomes.update(unrecorded)
             recorded = ()
@@ -224,7 +229,7 @@ class Validator:
         verdicts: dict[str, Validation],
     ) -> None:
         tests = _in_order(baseline, frozenset().union(*(c.tests for c in batch)))
-        self._progress(f"validate: {len(batch)} candidate(s) against {len(tests)} test(s)")
+        self._say(Stage.VALIDATE, f"{len(batch)} candidate(s) against {len(tests)} test(s)")
         proof = self._prove(head_tree, baseline, batch, tests)
         results = {
             case.candidate.id: conclude(
@@ -261,7 +266,7 @@ class Validator:
             )
             if widened == tests:
                 return proof  # the modules were whole already: those tests are flaky at head
-            self._progress(f"validate: {len(moved)} test(s) behave otherwise alone; whole modules")
+            self._say(Stage.VALIDATE, f"{len(moved)} test(s) behave otherwise alone; whole modules")
             again = self._proof_run(head_tree, baseline, batch, widened)
             return replace(again, duration_s=proof.duration_s + again.duration_s, widened=modules)
         if proof.head or not _disagrees(proof):

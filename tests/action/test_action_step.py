@@ -261,7 +261,7 @@ def test_bad_model_or_unreachable_docker_stop_before_anything_is_posted(
     runner = make_runner()
     bad_model = runner.run({"token": token, "model": "no-such-model", "sandbox": "none"})
     assert bad_model.returncode == 2, bad_model.stdout + bad_model.stderr
-    assert "::error::ProvenFix: PROVENFIX_MODEL='no-such-model' is neither" in bad_model.stdout
+    assert "::error::ProvenFix: input `model` 'no-such-model' is neither" in bad_model.stdout
     no_docker = runner.run(
         {"token": token, "sandbox": "docker"}, extra_env={"DOCKER_HOST": NO_DOCKER}
     )

@@ -12,8 +12,9 @@ from action_support import EXAMPLES, read_outputs
 
 from actions.checkout import fetch_environment
 from actions.event import NotApplicable, PullRequestEvent, read_event, read_token
-from actions.options import add_arguments, options_from, pipeline_environment
+from actions.options import add_arguments, options_from, pipeline_environment, pipeline_flags
 from actions.runner import escape_data, workflow_command, write_outputs
+from jobs.config import load_pipeline_config
 from jobs.errors import UsageError
 
 SHA_A, SHA_B = "a" * 40, "b" * 40
@@ -152,12 +153,13 @@ def test_the_pipeline_sees_no_token_and_gets_the_model() -> None:
         "SOMETHING": f"Bearer {token}",
         "PROVENFIX_SANDBOX_MEMORY": "1g",
     }
-    clean = pipeline_environment(env, token, "qwen2.5-coder-1.5b")
-    assert clean == {
-        "PATH": "/usr/bin",
-        "PROVENFIX_SANDBOX_MEMORY": "1g",
-        "PROVENFIX_MODEL": "qwen2.5-coder-1.5b",
-    }
+    clean = pipeline_environment(env, token)
+    assert clean == {"PATH": "/usr/bin", "PROVENFIX_SANDBOX_MEMORY": "1g"}
+    options = options_from(parse(), {"INPUT_MODEL": "qwen2.5-coder-1.5b", "INPUT_SANDBOX": "none"})
+    config = load_pipeline_config(clean, pipeline_flags(options))
+    assert config.model.spec == "qwen2.5-coder-1.5b" and config.validation == "none"
+    assert config.sandbox.limits.memory == "1g"
+    assert token not in repr(config) and "runtime" not in repr(config)
 
 
 def test_workflow_commands_are_escaped() -> None:

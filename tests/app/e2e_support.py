@@ -9,7 +9,8 @@ from dataclasses import replace
 from rq import Queue, Worker
 
 from bot.github_api import GitHubApp
-from bot.job_context import JobContext, context_from_env
+from bot.job_context import JobContext, context_from_settings
+from bot.settings import load_settings
 
 CONFIG = ".github/provenfix.yml"
 
@@ -17,7 +18,7 @@ CONFIG = ".github/provenfix.yml"
 def fast_context(env: dict[str, str], github_app: GitHubApp) -> JobContext:
     """The worker's context with tests/conftest.py's GitHubApp: no pauses between requests
     (GitHub asks for them; the stand-in does not) and short retry waits."""
-    return replace(context_from_env(env), github=github_app)
+    return replace(context_from_settings(load_settings(env)), github=github_app)
 
 
 def work(queue: Queue) -> None:

@@ -19,8 +19,8 @@ from bot.settings import (
     load_settings,
 )
 from bot.webapp import create_app
+from jobs.config import VALIDATION_MODES, PipelineConfig
 from jobs.errors import ConfigError
-from jobs.factory import SANDBOX_MODES
 from jobs.generation.code_model.config import ModelOptions
 
 
@@ -39,8 +39,8 @@ def test_defaults(private_key_pem: str) -> None:
     assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///provenfix.db"
     assert settings.github_api_url == DEFAULT_GITHUB_API_URL == "https://api.github.com"
     assert settings.skip_drafts is True
-    assert settings.sandbox == "docker"
-    assert settings.model == ModelOptions() and not settings.model.enabled
+    assert settings.pipeline.validation == "docker"
+    assert settings.pipeline.model == ModelOptions() and not settings.pipeline.model.enabled
     assert settings.private_key_pem() == private_key_pem.strip() + "\n"
     assert "s3cret" not in repr(settings) and "PRIVATE KEY" not in repr(settings)
 
@@ -72,8 +72,7 @@ def test_every_variable(private_key_pem: str, tmp_path: Path) -> None:
         max_body_bytes=65536,
         job_timeout_s=900,
         skip_drafts=False,
-        model=ModelOptions(spec="qwen2.5-coder-1.5b"),
-        sandbox="none",
+        pipeline=PipelineConfig(validation="none", model=ModelOptions(spec="qwen2.5-coder-1.5b")),
     )
     assert settings.private_key_pem().startswith("-----BEGIN RSA PRIVATE KEY-----")
 
@@ -119,7 +118,7 @@ def test_create_app_refuses_without_secret(private_key_pem: str, tmp_path: Path)
     ("changes", "names"),
     [
         ({"PROVENFIX_APP_ID": ""}, "PROVENFIX_APP_ID is not set"),
-        ({"PROVENFIX_APP_ID": "abc"}, "PROVENFIX_APP_ID='abc' is not an integer"),
+        ({"PROVENFIX_APP_ID": "abc"}, "PROVENFIX_APP_ID='abc' is not a whole number"),
         ({"PROVENFIX_APP_ID": "0"}, "PROVENFIX_APP_ID=0 is out of range"),
         ({"PROVENFIX_PRIVATE_KEY": ""}, "PROVENFIX_PRIVATE_KEY_PATH"),
         ({"PROVENFIX_PRIVATE_KEY": "not a key"}, "PROVENFIX_PRIVATE_KEY is not a PEM"),
@@ -153,7 +152,7 @@ def test_unreadable_key_file_fails_at_start(private_key_pem: str, tmp_path: Path
 
 
 def test_sandbox_modes_are_the_pipelines() -> None:
-    assert SANDBOX_MODES == ("docker", "none", "off")
+    assert VALIDATION_MODES == ("docker", "none", "off")
 
 
 @pytest.mark.parametrize(
@@ -179,11 +178,36 @@ def test_openai_compatible_model_settings(private_key_pem: str) -> None:
         "PROVENFIX_MODEL_URL": "http://vllm:8000/v1",
         "PROVENFIX_MODEL_API_KEY_ENV": "VLLM_KEY",
         "PROVENFIX_MODEL_SAMPLES": "8",
+        "VLLM_KEY": "k3y-value",
     }
-    model = load_settings(env).model
+    model = load_settings(env).pipeline.model
     assert (model.backend, model.label, model.samples) == (
         "openai",
         "Qwen/Qwen2.5-Coder-7B-Instruct",
         8,
     )
     assert model.api_key_env == "VLLM_KEY" and model.base_url == "http://vllm:8000/v1"
+    assert model.api_key == "k3y-value" and "k3y-value" not in repr(load_settings(env))
+    del env["VLLM_KEY"]  # named but not set: the service does not start
+    with pytest.raises(SettingsError, match="PROVENFIX_MODEL_API_KEY_ENV='VLLM_KEY' names a"):
+        load_settings(env)
+
+
+def test_every_bad_setting_is_reported_at_once(private_key_pem: str) -> None:
+    env = minimal(private_key_pem) | {
+        "PROVENFIX_JOB_TIMEOUT_S": "soon",
+        "PROVENFIX_SANDBOX": "vm",
+        "PROVENFIX_SANDBOX_MEMORY": "lots",
+        "PROVENFIX_MODEL_SAMPLES": "64",
+    }
+    with pytest.raises(SettingsError) as raised:
+        load_settings(env)
+    message = str(raised.value)
+    assert message.startswith("4 settings need fixing:")
+    for name in (
+        "PROVENFIX_JOB_TIMEOUT_S='soon'",
+        "PROVENFIX_SANDBOX='vm'",
+        "PROVENFIX_SANDBOX_MEMORY='lots'",
+        "PROVENFIX_MODEL_SAMPLES=64 is out of range",
+    ):
+        assert name in message

@@ -36,8 +36,8 @@ from bot.publish import PublishOptions
 from bot.queue import AnalysisQueue, TransientError
 from bot.settings import BotSettings
 from jobs.errors import ToolFailure
-from jobs.factory import ValidationOptions
-from jobs.pipeline import AnalysisRequest, Progress
+from jobs.pipeline import AnalysisRequest
+from jobs.progress import Progress, ProgressEvent, Stage
 from jobs.report import Report, ToolInfo
 from jobs.settings import AnalysisSettings
 
@@ -232,7 +232,7 @@ class FakePipeline:
             complexity=self.settings.complexity_threshold,
             fetched=(request.repo_path / ".git").is_dir(),
         )
-        self.progress("analyze: looking")
+        self.progress(ProgressEvent(Stage.ANALYZE, "looking"))
         if self.wait_for is not None:
             redis = Redis.from_url(self.redis_url)
             job = get_current_job()
@@ -243,7 +243,7 @@ class FakePipeline:
                 time.sleep(0.05)
         if self.error is not None:
             raise self.error
-        self.progress("validate: 0 of 0 candidates proven by the tests")
+        self.progress(ProgressEvent(Stage.VALIDATE, "0 of 0 candidates proven by the tests"))
         return Report(
             tool=ToolInfo(version="test"),
             repository=str(request.repo_path),
@@ -280,16 +280,21 @@ def harness(
     github = FakeGitHub()
     options: dict[str, Any] = {}
 
-    def pipeline(s: AnalysisSettings, o: ValidationOptions, progress: Progress) -> Any:
-        recorder.add(call="options", mode=o.mode)
-        return FakePipeline(recorder, s, progress, redis_url, **options)
+    class FakePipelines:
+        """The pipeline source of the worker's settings (jobs.factory.PipelineFactory's seam)."""
+
+        config = settings.pipeline
+
+        def pipeline(self, s: AnalysisSettings, progress: Progress) -> Any:
+            recorder.add(call="options", mode=self.config.validation)
+            return FakePipeline(recorder, s, progress, redis_url, **options)
 
     context = JobContext(
         settings=settings,
         github=github,
         publisher=lambda client, request, options: FakePublisher(recorder, request, options),
         database=db,
-        pipeline=pipeline,
+        pipelines=FakePipelines(),
         progress_interval_s=0,
     )
     with installed_context(context):

@@ -125,7 +125,7 @@ def test_environment_is_what_the_code_reads_and_it_loads() -> None:
         assert not unknown, f"{name} sets variables no code reads: {sorted(unknown)}"
 
         settings = load_settings(variables)
-        assert settings.app_id == 4242 and settings.sandbox == "docker"
+        assert settings.app_id == 4242 and settings.pipeline.validation == "docker"
         assert settings.redis_url == "redis://redis:6379/0"
         assert settings.database_url == (
             "postgresql+psycopg://provenfix:pg-pass@postgres:5432/provenfix"

@@ -1,7 +1,7 @@
 """Fixtures of the GitHub tests: a real pull request on the stand-in, real reports.
 
 `shop_source` runs the real pipeline once per session (semgrep, and the repository's
-tests with this Python: ValidationOptions(mode="none")) on a small shop library whose
+tests with this Python: PipelineConfig(validation="none")) on a small shop library whose
 pull request adds two problems the bundled rules fix; `shop_pr` clones that repository
 (same commits) for one test and opens pull request #7 for it on the stand-in.
 """

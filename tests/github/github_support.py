@@ -6,7 +6,8 @@ from pathlib import Path
 
 from repo_support import FileTree
 
-from jobs.factory import ValidationOptions, build_pipeline
+from jobs.config import PipelineConfig
+from jobs.factory import build_pipeline
 from jobs.pipeline import AnalysisRequest
 from jobs.report import (
     Category,
@@ -72,7 +73,7 @@ SHOP_HEAD: FileTree = {
 
 
 def run_pipeline(path: Path, head: str = "pr") -> Report:
-    pipeline = build_pipeline(AnalysisSettings(), validation=ValidationOptions(mode="none"))
+    pipeline = build_pipeline(AnalysisSettings(), PipelineConfig(validation="none"))
     return pipeline.run(AnalysisRequest(path, "main", head))
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from model_support import ScriptedModel, finding, snapshot_of, test_failure
 
-from jobs.generation.code_model import ModelRepairGenerator
 from jobs.generation.code_model.decoding import answer_complete
+from jobs.generation.code_model.generator import ModelRepairGenerator
 from jobs.generation.code_model.parse import code_blocks, rewrite
 from jobs.generation.code_model.prompt import Target, build_messages, select_targets
 from jobs.generation.edits import apply_candidates, parse_error

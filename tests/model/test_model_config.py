@@ -10,9 +10,10 @@ from model_support import ScriptedModel
 from repo_support import MakeRepo
 from test_model_pipeline import BASE, HEAD, RIGHT
 
+from jobs.config import PipelineConfig
 from jobs.errors import ConfigError
-from jobs.factory import ValidationOptions, build_pipeline
-from jobs.generation.code_model import ChatMessage, CodeModel, ModelUnavailable
+from jobs.factory import build_pipeline
+from jobs.generation.code_model.backend import ChatMessage, CodeModel, ModelUnavailable
 from jobs.generation.code_model.config import (
     LazyModel,
     ModelOptions,
@@ -92,11 +93,11 @@ def test_a_lazy_model_loads_once_and_remembers_a_failed_load() -> None:
 
 def test_the_factory_adds_the_model_and_the_repository_tunes_it(make_repo: MakeRepo) -> None:
     repo = make_repo(BASE, HEAD)
-    validation = ValidationOptions(mode="none", python=sys.executable)
     options = ModelOptions(spec="openai:scripted", samples=4, time_budget_s=60)
+    config = PipelineConfig(validation="none", python=sys.executable, model=options)
     tuned = load_repo_config("model:\n  samples: 2\n")
     model = ScriptedModel([RIGHT, RIGHT, RIGHT, RIGHT], prefill=True)
-    pipeline = build_pipeline(tuned, validation=validation, model=model, model_options=options)
+    pipeline = build_pipeline(tuned, config, model=model)
     report = pipeline.run(AnalysisRequest(repo.path, "main", "pr"))
     assert [c["samples"] for c in model.calls] == [2]
     assert model.calls[0]["deadline_s"] <= 60
@@ -104,7 +105,5 @@ def test_the_factory_adds_the_model_and_the_repository_tunes_it(make_repo: MakeR
 
     off = replace(AnalysisSettings(), model_enabled=False)
     silent = ScriptedModel([RIGHT], prefill=True)
-    build_pipeline(off, validation=validation, model=silent, model_options=options).run(
-        AnalysisRequest(repo.path, "main", "pr")
-    )
+    build_pipeline(off, config, model=silent).run(AnalysisRequest(repo.path, "main", "pr"))
     assert silent.calls == []

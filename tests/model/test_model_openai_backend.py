@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from model_support import FakeServer
 
-from jobs.generation.code_model import ChatMessage, ModelError, OpenAICompatibleModel
+from jobs.errors import ConfigError
+from jobs.generation.code_model.backend import ChatMessage, ModelError
+from jobs.generation.code_model.config import model_options_from_env, open_model
+from jobs.generation.code_model.openai_backend import OpenAICompatibleModel
 
 MESSAGES = [ChatMessage("system", "be brief"), ChatMessage("user", "fix it")]
 
@@ -14,7 +19,16 @@ def test_one_request_with_n_samples_and_the_key_from_the_environment(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("TEST_LLM_KEY", "s3cret-key")
-    model = OpenAICompatibleModel(server.url, "qwen-coder", api_key_env="TEST_LLM_KEY")
+    options = model_options_from_env(
+        {
+            "PROVENFIX_MODEL": "openai:qwen-coder",
+            "PROVENFIX_MODEL_URL": server.url,
+            "PROVENFIX_MODEL_API_KEY_ENV": "TEST_LLM_KEY",
+            "TEST_LLM_KEY": os.environ["TEST_LLM_KEY"],
+        }
+    )
+    model = open_model(options)
+    assert isinstance(model, OpenAICompatibleModel)
     answers = model.complete(MESSAGES, samples=4, max_new_tokens=64, temperature=0.7, deadline_s=10)
     assert answers == [f"answer t=0.7 #1.{i}" for i in range(4)]
     ((path, headers, body),) = server.requests
@@ -63,9 +77,14 @@ def test_errors_are_model_errors_with_the_reason(
     with pytest.raises(ModelError, match=r"HTTP 404.*model not found"):
         model.complete(MESSAGES, samples=1, max_new_tokens=8, temperature=0, deadline_s=10)
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
-    keyed = OpenAICompatibleModel(server.url, "m", api_key_env="NO_SUCH_KEY_VAR")
-    with pytest.raises(ModelError, match="NO_SUCH_KEY_VAR is not set"):
-        keyed.complete(MESSAGES, samples=1, max_new_tokens=8, temperature=0, deadline_s=10)
+    with pytest.raises(ConfigError, match="set NO_SUCH_KEY_VAR to"):
+        model_options_from_env(  # a key variable that is not set stops the start, not a request
+            {
+                "PROVENFIX_MODEL": "openai:m",
+                "PROVENFIX_MODEL_URL": server.url,
+                "PROVENFIX_MODEL_API_KEY_ENV": "NO_SUCH_KEY_VAR",
+            }
+        )
     dead = OpenAICompatibleModel("http://127.0.0.1:9", "m", timeout=2)
     with pytest.raises(ModelError, match="did not answer"):
         dead.complete(MESSAGES, samples=1, max_new_tokens=8, temperature=0, deadline_s=10)

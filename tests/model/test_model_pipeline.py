@@ -14,7 +14,7 @@ from model_support import ScriptedModel
 from repo_support import MakeRepo
 
 from jobs.complexity import ComplexityAnalyzer
-from jobs.generation.code_model import ModelRepairGenerator
+from jobs.generation.code_model.generator import ModelRepairGenerator
 from jobs.pipeline import AnalysisRequest, Pipeline, Stages
 from jobs.report import Report, ValidationStatus
 from jobs.settings import AnalysisSettings

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.config import load_pipeline_config
 from jobs.generation.code_model import registry
 from jobs.generation.code_model.backend import ModelUnavailable
 from jobs.generation.code_model.registry import (
@@ -110,10 +111,10 @@ def test_missing_parts_say_how_to_fetch_them(
         ensure_local_model("nope", tmp_path / "cache")
 
 
-def test_cache_dir_default_and_registered_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROVENFIX_CACHE_DIR", "/srv/pf")
-    assert registry.default_cache_dir() == Path("/srv/pf/models")
-    monkeypatch.delenv("PROVENFIX_CACHE_DIR")
+def test_cache_dir_default_and_registered_models() -> None:
+    configured = load_pipeline_config({"PROVENFIX_CACHE_DIR": "/srv/pf"})
+    assert configured.model.cache_dir == Path("/srv/pf/models")
+    assert load_pipeline_config({}).model.cache_dir is None  # the registry's default:
     assert registry.default_cache_dir() == Path.home() / ".cache/provenfix/models"
     big = registry.REGISTRY[registry.DEFAULT_MODEL]
     assert big.name == "qwen2.5-coder-1.5b" and len(big.parts) == 22

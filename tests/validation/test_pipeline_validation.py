@@ -11,7 +11,8 @@ from typing import Any
 
 from repo_support import PROJECT_ROOT, MakeRepo
 
-from jobs.factory import ValidationOptions, build_pipeline
+from jobs.config import PipelineConfig
+from jobs.factory import build_pipeline
 from jobs.pipeline import AnalysisRequest
 from jobs.report import ValidationStatus
 from jobs.settings import AnalysisSettings
@@ -89,7 +90,7 @@ def test_harmless_refactoring_validates_its_candidates(
         {"stats.py": HARMLESS_BASE, "tests/test_stats.py": HARMLESS_TESTS}, {"stats.py": refactored}
     )
     settings = AnalysisSettings()
-    report = build_pipeline(settings, validation=ValidationOptions(mode="docker")).run(
+    report = build_pipeline(settings, PipelineConfig(validation="docker")).run(
         AnalysisRequest(repo.path, "main", "pr")
     )
     assert [f.source.value for f in report.findings if f.source.value == "tests"] == []
@@ -132,9 +133,9 @@ def _analyze_with_flaky_test(
         {"m.py": "def value(x):\n    if x == None:\n        return None\n    return x\n"},
     )
     # The in-runner mode (no isolation) lets the test keep a counter on this host.
-    report = build_pipeline(
-        AnalysisSettings(), validation=ValidationOptions(mode="none", python=sys.executable)
-    ).run(AnalysisRequest(repo.path, "main", "pr"))
+    report = build_pipeline(AnalysisSettings(), PipelineConfig(validation="none")).run(
+        AnalysisRequest(repo.path, "main", "pr")
+    )
     assert counter.read_text() == str(sessions)
     return report
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.errors import ConfigError
 from jobs.generation.code_model.backend import ChatMessage, CodeModel, ModelUnavailable
 from jobs.generation.code_model.registry import REGISTRY, ensure_local_model
+from jobs.settings_reader import SettingsReader
 
 OPENAI_PREFIX = "openai:"
 
@@ -47,6 +47,8 @@ class ModelOptions:
     device: str = "cpu"
     dtype: str = "float32"
     threads: int | None = None
+    api_key: str | None = field(default=None, repr=False)  # read from api_key_env at start
+    cache_dir: Path | None = None  # converted registry models; None: ~/.cache/provenfix/models
 
     @property
     def enabled(self) -> bool:
@@ -67,53 +69,78 @@ class ModelOptions:
 
 
 def model_options_from_env(env: Mapping[str, str]) -> ModelOptions:
-    """Pure: the model settings in `env`, or ConfigError naming the variable to fix."""
-    spec = env.get("PROVENFIX_MODEL", "").strip() or "off"
-    url = env.get("PROVENFIX_MODEL_URL", "").strip() or None
-    device = env.get("PROVENFIX_MODEL_DEVICE", "cpu").strip().lower() or "cpu"
-    quantize_text = env.get("PROVENFIX_MODEL_QUANTIZE", "").strip().lower()
-    if quantize_text not in ("", "int8", "none"):
-        raise ConfigError(f"PROVENFIX_MODEL_QUANTIZE={quantize_text!r}: use int8 or none")
-    quantize = None if quantize_text == "none" or device != "cpu" else "int8"
-    dtype = env.get("PROVENFIX_MODEL_DTYPE", "float32").strip().lower() or "float32"
-    if dtype not in ("float32", "bfloat16", "float16"):
-        raise ConfigError(f"PROVENFIX_MODEL_DTYPE={dtype!r}: use float32, bfloat16 or float16")
-    options = ModelOptions(
-        spec=spec,
-        base_url=url,
-        api_key_env=env.get("PROVENFIX_MODEL_API_KEY_ENV", "").strip() or None,
-        samples=_number(env, "PROVENFIX_MODEL_SAMPLES", 4, 1, 16),
-        max_new_tokens=_number(env, "PROVENFIX_MODEL_MAX_NEW_TOKENS", 512, 16, 4096),
-        temperature=_decimal(env, "PROVENFIX_MODEL_TEMPERATURE", 0.8, 0.0, 2.0),
-        time_budget_s=_decimal(env, "PROVENFIX_MODEL_BUDGET_S", 600.0, 1.0, 86_400.0),
-        max_targets=_number(env, "PROVENFIX_MODEL_MAX_TARGETS", 10, 1, 100),
-        quantize=quantize,
-        device=device,
-        dtype=dtype,
-        threads=_number(env, "PROVENFIX_MODEL_THREADS", 0, 0, 1024) or None,
-    )
-    check_options(options)
+    """Pure: the model settings in `env`, or ConfigError naming every variable to fix."""
+    reader = SettingsReader(env)
+    options = model_options(reader)
+    reader.raise_problems()
     return options
 
 
-def check_options(options: ModelOptions) -> None:
-    """Fail fast on a model setting that can never work, saying how to fix it."""
+def model_options(reader: SettingsReader, *, cache_dir: Path | None = None) -> ModelOptions:
+    """The PROVENFIX_MODEL* settings, recording every bad value on `reader`."""
+    spec = reader.text("PROVENFIX_MODEL", "off")
+    device = reader.text("PROVENFIX_MODEL_DEVICE", "cpu").lower()
+    quantize_text = reader.choice("PROVENFIX_MODEL_QUANTIZE", "int8", ("int8", "none"))
+    quantize = None if quantize_text == "none" or device != "cpu" else "int8"
+    dtype = reader.choice("PROVENFIX_MODEL_DTYPE", "float32", ("float32", "bfloat16", "float16"))
+    key_variable = reader.optional("PROVENFIX_MODEL_API_KEY_ENV")
+    api_key = None
+    if key_variable is not None:
+        api_key = reader.raw(key_variable)
+        if api_key is None:
+            reader.problem(
+                f"PROVENFIX_MODEL_API_KEY_ENV={key_variable!r} names a variable that is not "
+                f"set; set {key_variable} to the model server's API key"
+            )
+    options = ModelOptions(
+        spec=spec,
+        base_url=reader.optional("PROVENFIX_MODEL_URL"),
+        api_key_env=key_variable,
+        api_key=api_key.strip() if api_key else None,
+        samples=reader.integer("PROVENFIX_MODEL_SAMPLES", 4, low=1, high=16),
+        max_new_tokens=reader.integer("PROVENFIX_MODEL_MAX_NEW_TOKENS", 512, low=16, high=4096),
+        temperature=reader.decimal("PROVENFIX_MODEL_TEMPERATURE", 0.8, low=0.0, high=2.0),
+        time_budget_s=reader.decimal("PROVENFIX_MODEL_BUDGET_S", 600.0, low=1.0, high=86_400.0),
+        max_targets=reader.integer("PROVENFIX_MODEL_MAX_TARGETS", 10, low=1, high=100),
+        quantize=quantize,
+        device=device,
+        dtype=dtype,
+        threads=reader.integer("PROVENFIX_MODEL_THREADS", 0, low=0, high=1024) or None,
+        cache_dir=cache_dir,
+    )
+    for problem in option_problems(options, label=_label(reader)):
+        reader.problem(problem)
+    return options
+
+
+def _label(reader: SettingsReader) -> str:
+    setting = reader.get("PROVENFIX_MODEL")
+    return setting.label if setting is not None else "PROVENFIX_MODEL"
+
+
+def option_problems(options: ModelOptions, *, label: str = "PROVENFIX_MODEL") -> list[str]:
+    """What makes a model setting unable to ever work, each saying how to fix it; `label`
+    names the setting as the user gave it (the variable, a flag, an Action input)."""
+    sep = " " if label.startswith(("-", "input ")) else "="
     if options.backend == "openai":
+        problems = []
         if not options.spec[len(OPENAI_PREFIX) :]:
-            raise ConfigError("PROVENFIX_MODEL=openai:NAME needs the served model's name")
+            problems.append(f"{label}{sep}openai:NAME needs the served model's name")
         if not options.base_url or not options.base_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                "PROVENFIX_MODEL=openai:... needs PROVENFIX_MODEL_URL, the server's base URL "
+            problems.append(
+                f"{label}{sep}openai:... needs PROVENFIX_MODEL_URL, the server's base URL "
                 "(e.g. http://vllm:8000/v1)"
             )
-    elif options.backend == "transformers" and options.spec not in REGISTRY:
+        return problems
+    if options.backend == "transformers" and options.spec not in REGISTRY:
         path = Path(options.spec)
         if not path.exists():
             known = ", ".join(sorted(REGISTRY))
-            raise ConfigError(
-                f"PROVENFIX_MODEL={options.spec!r} is neither a registered model ({known}) nor "
+            return [
+                f"{label}{sep}{options.spec!r} is neither a registered model ({known}) nor "
                 "an existing model folder or .gguf file; use off to run without a model"
-            )
+            ]
+    return []
 
 
 def open_model(options: ModelOptions) -> CodeModel | None:
@@ -127,7 +154,7 @@ def open_model(options: ModelOptions) -> CodeModel | None:
         return OpenAICompatibleModel(
             options.base_url,
             options.label,
-            api_key_env=options.api_key_env,
+            api_key=options.api_key,
             timeout=min(options.time_budget_s, 600.0),
         )
     return LazyModel(options.label, prefill=True, load=lambda: _load_transformers(options))
@@ -136,7 +163,8 @@ def open_model(options: ModelOptions) -> CodeModel | None:
 def _load_transformers(options: ModelOptions) -> CodeModel:
     from jobs.generation.code_model.transformers_backend import TransformersModel
 
-    source = ensure_local_model(options.spec) if options.spec in REGISTRY else options.spec
+    registered = options.spec in REGISTRY
+    source = ensure_local_model(options.spec, options.cache_dir) if registered else options.spec
     return TransformersModel.load(
         source,
         name=options.label,
@@ -197,29 +225,3 @@ class LazyModel:
             deadline_s=deadline_s,
             greedy_first=greedy_first,
         )
-
-
-def _number(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value} is out of range: use {low} to {high}")
-    return value
-
-
-def _decimal(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value} is out of range: use {low:g} to {high:g}")
-    return value

@@ -11,7 +11,6 @@ time and only ever sent in the Authorization header: never logged or stored.
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +26,7 @@ class OpenAICompatibleModel:
         base_url: str,
         model: str,
         *,
-        api_key_env: str | None = None,
+        api_key: str | None = None,
         timeout: float = 120.0,
         name: str | None = None,
         prefill: bool = False,
@@ -38,7 +37,7 @@ class OpenAICompatibleModel:
         self._url = base if base.endswith("/v1") else f"{base}/v1"
         self._url += "/chat/completions"
         self._model = model
-        self._api_key_env = api_key_env
+        self._api_key = _Secret(api_key) if api_key else None
         self._timeout = timeout
         self.name = name or model
         self.prefill = prefill
@@ -100,11 +99,8 @@ class OpenAICompatibleModel:
             body["continue_final_message"] = True  # vLLM: continue the begun answer
             body["add_generation_prompt"] = False
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key_env:
-            key = os.environ.get(self._api_key_env)
-            if not key:
-                raise ModelError(f"the API key variable {self._api_key_env} is not set")
-            headers["Authorization"] = f"Bearer {key}"
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key.value}"
         request = urllib.request.Request(
             self._url, data=json.dumps(body).encode(), headers=headers, method="POST"
         )
@@ -135,3 +131,15 @@ class OpenAICompatibleModel:
             if isinstance(content, str):
                 answers.append(content)
         return answers
+
+
+class _Secret:
+    """The API key, kept out of every repr, log line and error message."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<secret>"

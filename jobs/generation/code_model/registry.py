@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import importlib.metadata
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -150,9 +149,8 @@ def model_spec(name: str) -> ModelSpec:
 
 
 def default_cache_dir() -> Path:
-    configured = os.environ.get("PROVENFIX_CACHE_DIR")
-    base = Path(configured) if configured else Path.home() / ".cache" / "provenfix"
-    return base / "models"
+    """Where converted models go unless PROVENFIX_CACHE_DIR (jobs.config) says otherwise."""
+    return Path.home() / ".cache" / "provenfix" / "models"
 
 
 def fetch_hint(name: str) -> str:
