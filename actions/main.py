@@ -46,7 +46,12 @@ from jobs.factory import PipelineFactory
 from jobs.formats import RENDERERS
 from jobs.pipeline import AnalysisRequest
 from jobs.progress import ProgressEvent
-from jobs.repo_config import read_repo_settings, read_settings_file
+from jobs.repo_config import (
+    config_change_notice,
+    known_rule_ids,
+    read_repo_settings,
+    read_settings_file,
+)
 from jobs.report import Report
 from jobs.settings import AnalysisSettings
 
@@ -125,12 +130,12 @@ class ActionRun:
     def _analyze(self, event: PullRequestEvent) -> int:
         options, console = self.options, self.console
         ensure_commits(options.repo_path, event, self.token, log=console.info)
-        settings, config_errors = self._settings(event)
         config = load_pipeline_config(
             pipeline_environment(self.env, self.token),
             pipeline_flags(options),
             python=options.python,
         )
+        settings, config_errors = self._settings(event, config)
         config = replace(config, validation=self._sandbox_mode(config))
         problem = self._open_channel(event, settings)
         factory = PipelineFactory(config)
@@ -167,14 +172,21 @@ class ActionRun:
         )
         return EXIT_FINDINGS if report.reaches(options.fail_on) else 0
 
-    def _settings(self, event: PullRequestEvent) -> tuple[AnalysisSettings, tuple[str, ...]]:
+    def _settings(
+        self, event: PullRequestEvent, pipeline: PipelineConfig
+    ) -> tuple[AnalysisSettings, tuple[str, ...]]:
         errors: tuple[str, ...] = ()
         config = self.options.config
+        repo = open_repo(self.options.repo_path)
         if config is not None:  # named by the workflow: broken stops the step (exit 2)
-            settings = read_settings_file(config).raise_problems()
+            known = known_rule_ids(pipeline.rules_dir, repo, event.base_sha)
+            settings = read_settings_file(config, known_rules=known).raise_problems()
         else:  # the base's: a pull request cannot change the settings that judge it
-            read = read_repo_settings(open_repo(self.options.repo_path), event.base_sha)
+            read = read_repo_settings(repo, event.base_sha, rules_dir=pipeline.rules_dir)
             settings, errors = read.settings, read.notices()
+            notice = config_change_notice(repo, event.base_sha, event.head_sha)
+            if notice is not None:
+                errors = (*errors, notice)
         if self.options.max_suggestions is not None:
             settings = replace(settings, max_suggestions=self.options.max_suggestions)
         return settings, errors

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from jobs.config import load_pipeline_config
 from jobs.formats import RENDERERS
-from jobs.progress import ProgressEvent, Stage
 from jobs.settings_reader import Flag, SettingsReader
 
 EXIT_FINDINGS = 3  # --fail-on matched: the analysis ran and found something that gates CI
@@ -22,14 +20,35 @@ def add_analyze_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="analyze what a change (base..head) introduces",
         description=(
             "Analyze the change from the merge base of BASE and HEAD to HEAD in a local git "
-            "repository. Exit 0 when the analysis ran, 2 for usage or configuration errors, "
-            f"{EXIT_FINDINGS} when --fail-on matched, 1 for internal errors."
+            "repository, prove the candidate fixes with its tests, and report them; "
+            "--format diff prints the proven fixes as a patch, --apply writes them into the "
+            "working tree. Exit 0 when the analysis ran, 2 for usage, configuration or "
+            f"environment errors, {EXIT_FINDINGS} when --fail-on matched, 1 for internal errors."
         ),
     )
-    parser.add_argument("--repo", type=Path, default=Path("."), help="repository path (default: .)")
-    parser.add_argument("--base", required=True, help="base revision, e.g. origin/main")
+    parser.add_argument(
+        "--repo", type=Path, default=Path("."), help="a folder in the clone (default: .)"
+    )
+    parser.add_argument(
+        "--base",
+        help="base revision, e.g. origin/main (default: the remote's default branch)",
+    )
     parser.add_argument("--head", default="HEAD", help="head revision (default: HEAD)")
-    parser.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    parser.add_argument(
+        "--format",
+        choices=[*sorted(RENDERERS), "diff"],
+        default="text",
+        help="text (default), json, sarif, markdown, or diff: the proven fixes as one patch "
+        "for `git apply`",
+    )
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="write the proven fixes into the working tree (needs --head HEAD and a clean tree)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="with --apply: apply on top of uncommitted changes"
+    )
     parser.add_argument("--output", type=Path, help="write the report here instead of stdout")
     parser.add_argument(
         "--write",
@@ -57,10 +76,11 @@ def add_analyze_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     parser.add_argument(
         "--sandbox",
-        choices=["docker", "none"],
-        help="where the tests run: hardened Docker containers (default, or "
-        "$PROVENFIX_SANDBOX), or 'none' = this machine's Python without isolation (only for "
-        "throw-away CI runners)",
+        choices=["auto", "docker", "none"],
+        help="where the tests run: auto (default, or $PROVENFIX_SANDBOX: Docker when it "
+        "answers, else the fixes are reported unproven), docker (hardened containers; exit 2 "
+        "when Docker is not there), or none (this machine's Python without isolation: only "
+        "for throw-away CI runners)",
     )
     parser.add_argument(
         "--install-command",
@@ -107,60 +127,18 @@ def flags(args: argparse.Namespace) -> dict[str, Flag]:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    # The analyze entry point reads the environment (here, once); the pipeline never does.
-    config = load_pipeline_config(os.environ, flags(args))
-    # the pipeline's heavy dependencies load only when analyzing, never for `provenfix serve`
-    from jobs.diff import open_repo, resolve
-    from jobs.factory import PipelineFactory
-    from jobs.pipeline import AnalysisRequest
-    from jobs.repo_config import read_repo_settings, read_settings_file
+    from jobs.analyze_command import run_analyze as run  # the pipeline only when analyzing
 
-    repo_path = args.repo.resolve()
-    if args.config is not None:
-        repo_settings = read_settings_file(args.config)
-    else:
-        repo = open_repo(repo_path)
-        repo_settings = read_repo_settings(repo, resolve(repo, args.base))
-    settings = repo_settings.raise_problems()  # the user is at the keyboard: fix it first
-    if args.install_command:
-        settings = replace(settings, install_command=args.install_command)
-
-    def progress(event: ProgressEvent) -> None:
-        if not args.quiet:
-            print(f"[provenfix] {event}", file=sys.stderr, flush=True)
-
-    factory = PipelineFactory(config)
-    if config.model.enabled:
-        label = config.model.label
-        progress(
-            ProgressEvent(Stage.SETUP, f"code model: {label} (loaded when a function needs it)")
-        )
-    pipeline = factory.pipeline(settings, progress)
-    report = pipeline.run(AnalysisRequest(repo_path=repo_path, base=args.base, head=args.head))
-    for extra_format, path in args.write:
-        _write(path, RENDERERS[extra_format](report))
-        progress(ProgressEvent(Stage.REPORT, f"{extra_format} report written to {path}"))
-    rendered = RENDERERS[args.format](report)
-    if args.output:
-        _write(args.output, rendered)
-        progress(ProgressEvent(Stage.REPORT, f"report written to {args.output}"))
-    else:
-        sys.stdout.write(rendered)
-    return EXIT_FINDINGS if report.reaches(args.fail_on) else 0
+    return run(args, flags(args))
 
 
 def _format_and_path(value: str) -> tuple[str, Path]:
     name, sep, path = value.partition(":")
-    if not sep or name not in RENDERERS or not path:
+    if not sep or name not in [*RENDERERS, "diff"] or not path:
         raise argparse.ArgumentTypeError(
-            f"expected FORMAT:PATH with FORMAT one of {', '.join(sorted(RENDERERS))}"
+            f"expected FORMAT:PATH with FORMAT one of {', '.join([*sorted(RENDERERS), 'diff'])}"
         )
     return name, Path(path)
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def add_build_base_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -25,6 +25,7 @@ from jobs.semgrep_stage import SemgrepAnalyzer
 from jobs.settings import AnalysisSettings
 from jobs.snapshot import Snapshot, take_snapshot
 from jobs.suggest import assemble_suggestions, outside_reason, untouched_line
+from jobs.suppression import split_suppressed
 from jobs.validation.stage import (
     NoTestEnvironment,
     ValidationOutcome,
@@ -75,7 +76,9 @@ class Pipeline:
             with timer("analyze"):
                 snapshot = take_snapshot(change, self._settings, scratch / "head")
                 parts = self._analyze(change, snapshot, scratch)
-            findings = list(_in_change(change, parts, self._settings))
+            findings, suppressed = split_suppressed(
+                _in_change(change, parts, self._settings), snapshot
+            )
             self._say(Stage.ANALYZE, f"{len(findings)} findings on changed lines")
             outcome, candidates = self._generate_and_validate(
                 change, snapshot, findings, scratch, timer
@@ -128,6 +131,7 @@ class Pipeline:
                 [
                     *snapshot.skipped,
                     *(s for p in parts for s in p.skipped),
+                    *suppressed,
                     *outcome.skipped,
                     *turned_away,
                     *self._dropped(),

@@ -12,16 +12,33 @@ keyboard, stops with exit 2 before analyzing anything).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
+import yaml
 
 from jobs.errors import ConfigError, UsageError
 from jobs.semgrep_stage import RepoRules
-from jobs.settings import REPO_CONFIG_PATH, AnalysisSettings, load_repo_config
+from jobs.settings import (
+    REPO_CONFIG_PATH,
+    REPO_CONFIG_PATHS,
+    AnalysisSettings,
+    config_problems,
+    load_repo_config,
+)
 
 REPO_SEMGREP_CONFIGS = (".semgrep.yml", ".semgrep.yaml", ".semgrep")
+# Findings that come from ProvenFix itself rather than from a semgrep rule.
+BUILTIN_RULES = frozenset(
+    {
+        "complexity-above-threshold",
+        "complexity-increased",
+        "maintainability-below-threshold",
+        "test-failure",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -43,38 +60,112 @@ class RepoSettings:
         return self.settings
 
 
-def settings_from_text(text: str | None, *, source: str) -> RepoSettings:
-    """The settings in `text` (None: no config file, the defaults)."""
+def settings_from_text(
+    text: str | None, *, source: str, known_rules: frozenset[str] | None = None
+) -> RepoSettings:
+    """The settings in `text` (None: no config file, the defaults). With `known_rules`,
+    a `rules.disable` id that is none of them is a problem too (a typo disables nothing)."""
     if text is None:
         return RepoSettings(AnalysisSettings(), "defaults")
     try:
-        return RepoSettings(load_repo_config(text, source=source), source)
+        settings = load_repo_config(text, source=source)
     except ConfigError as exc:
         return RepoSettings(AnalysisSettings(), source, (str(exc),))
+    unknown = sorted(settings.disabled_rules - known_rules) if known_rules is not None else []
+    if unknown:
+        problems = [_unknown_rule(rule, known_rules or frozenset()) for rule in unknown]
+        return RepoSettings(AnalysisSettings(), source, (config_problems(source, problems),))
+    return RepoSettings(settings, source)
 
 
-def read_repo_settings(repo: git.Repo, rev: str) -> RepoSettings:
-    """`.github/provenfix.yml` at `rev`, or the defaults when there is none."""
+def _unknown_rule(rule: str, known: frozenset[str]) -> str:
+    close = difflib.get_close_matches(rule, sorted(known), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else " (docs/configuration.md lists them)"
+    return f"rules.disable: {rule!r} is not a rule id{hint}"
+
+
+def read_repo_settings(repo: git.Repo, rev: str, *, rules_dir: Path | None = None) -> RepoSettings:
+    """`.github/provenfix.yml` (or `.yaml`) at `rev`, or the defaults when there is none.
+    With `rules_dir` (our semgrep rules), `rules.disable` is checked against the rule ids of
+    those, of the repository's own semgrep config at `rev` and of ProvenFix's own."""
     tree = repo.commit(rev).tree
-    try:
-        blob = tree / REPO_CONFIG_PATH
-    except KeyError:
+    found = [name for name in REPO_CONFIG_PATHS if _has(tree, name)]
+    if not found:
         return settings_from_text(None, source=REPO_CONFIG_PATH)
+    where = f"{found[0]} at {rev}"
+    if len(found) > 1:
+        return RepoSettings(
+            AnalysisSettings(), where, (f"both {' and '.join(found)} exist at {rev}; keep one",)
+        )
+    blob = tree / found[0]
     if blob.type != "blob":
-        where = f"{REPO_CONFIG_PATH} at {rev}"
         return RepoSettings(AnalysisSettings(), where, (f"{where} is a folder; make it a file",))
     text = blob.data_stream.read().decode("utf-8", errors="replace")
-    return settings_from_text(text, source=f"{REPO_CONFIG_PATH} at {rev}")
+    known = known_rule_ids(rules_dir, repo, rev) if rules_dir is not None else None
+    return settings_from_text(text, source=where, known_rules=known)
 
 
-def read_settings_file(path: Path) -> RepoSettings:
+def read_settings_file(path: Path, *, known_rules: frozenset[str] | None = None) -> RepoSettings:
     """A settings file named on the command line (`--config`, the Action's `config`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise UsageError(f"cannot read the config file {path}: {reason}") from None
-    return settings_from_text(text, source=str(path))
+    return settings_from_text(text, source=str(path), known_rules=known_rules)
+
+
+def known_rule_ids(rules_dir: Path, repo: git.Repo | None = None, rev: str = "") -> frozenset[str]:
+    """Every rule id a finding can carry: ours (`rules_dir`), ProvenFix's built-in ones and,
+    with `repo`, those of the repository's semgrep config at `rev`."""
+    ids = set(BUILTIN_RULES)
+    for path in sorted(p for p in rules_dir.rglob("*") if p.suffix in {".yaml", ".yml"}):
+        ids |= _rule_ids(path.read_text(encoding="utf-8", errors="replace"))
+    if repo is not None:
+        tree = repo.commit(rev).tree
+        for name in REPO_SEMGREP_CONFIGS:
+            if not _has(tree, name):
+                continue
+            entry = tree / name
+            blobs = [entry] if entry.type == "blob" else list(entry.traverse())
+            for blob in blobs:
+                if isinstance(blob, git.Blob) and str(blob.path).endswith((".yml", ".yaml")):
+                    ids |= _rule_ids(blob.data_stream.read().decode("utf-8", errors="replace"))
+    return frozenset(ids)
+
+
+def config_change_notice(repo: git.Repo, base: str, head: str) -> str | None:
+    """When the change edits the config: it is read from the base until merged, say so."""
+    base_tree, head_tree = repo.commit(base).tree, repo.commit(head).tree
+    for name in REPO_CONFIG_PATHS:
+        before = (base_tree / name).hexsha if _has(base_tree, name) else None
+        after = (head_tree / name).hexsha if _has(head_tree, name) else None
+        if before != after:
+            return (
+                f"this change edits {name}; the analysis used the settings of the base (a "
+                "change cannot relax the checks that judge it), so the new ones apply once "
+                f"it is merged — try them now with `provenfix analyze --config {name}`"
+            )
+    return None
+
+
+def _has(tree: git.Tree, path: str) -> bool:
+    try:
+        tree / path
+    except KeyError:
+        return False
+    return True
+
+
+def _rule_ids(text: str) -> set[str]:
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return set()
+    rules = loaded.get("rules") if isinstance(loaded, dict) else None
+    if not isinstance(rules, list):
+        return set()
+    return {str(rule["id"]) for rule in rules if isinstance(rule, dict) and "id" in rule}
 
 
 def export_repo_semgrep(repo: git.Repo, rev: str, dest: Path) -> RepoRules | None:

@@ -8,10 +8,13 @@ key and how to fix it.
 
 from __future__ import annotations
 
-import fnmatch
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+import pathspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,6 +22,7 @@ from jobs.errors import ConfigError
 from jobs.report import Weights
 
 REPO_CONFIG_PATH = ".github/provenfix.yml"
+REPO_CONFIG_PATHS = (REPO_CONFIG_PATH, ".github/provenfix.yaml")
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,13 @@ class AnalysisSettings:
     model_samples: int | None = None  # fewer answers per function than the deployment's
 
     def is_ignored(self, path: str) -> bool:
-        return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.ignored_paths)
+        """`paths.ignore` as .gitignore reads it: `tests/` ignores every file below a
+        tests folder, `/docs` only the top one, `**/gen_*.py` at any depth, `!` re-includes."""
+        return bool(self._ignore_spec.match_file(path))
+
+    @cached_property
+    def _ignore_spec(self) -> pathspec.GitIgnoreSpec:
+        return pathspec.GitIgnoreSpec.from_lines(self.ignored_paths)
 
 
 class _Strict(BaseModel):
@@ -105,9 +115,11 @@ class RepoConfig(_Strict):
 
 
 def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSettings:
-    """Parse and validate a repository config; an empty file means defaults."""
+    """Parse and validate a repository config; an empty file means defaults. ConfigError
+    lists every problem, each with its line and, for a misspelt key, the likely one."""
     try:
         raw: Any = yaml.safe_load(text)
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -119,19 +131,14 @@ def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSe
     try:
         config = RepoConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
-            for error in exc.errors()
-        ]
-        listed = problems[0] if len(problems) == 1 else "\n  - " + "\n  - ".join(problems)
-        raise ConfigError(
-            f"{source}: {listed}\n(see docs/configuration.md for the allowed keys)"
-            if len(problems) > 1
-            else f"{source}: {listed} (see docs/configuration.md for the allowed keys)"
-        ) from None
+        problems = [_describe(error, tree) for error in exc.errors()]
+        raise ConfigError(config_problems(source, problems)) from None
     weights = config.score.weights
     if weights.alpha + weights.beta + weights.gamma <= 0:
-        raise ConfigError(f"{source}: score.weights: at least one weight must be positive")
+        line = _line_of(tree, ("score", "weights"))
+        raise ConfigError(
+            config_problems(source, [f"{line}score.weights: at least one weight must be positive"])
+        )
     return AnalysisSettings(
         complexity_threshold=config.thresholds.complexity,
         complexity_increase=config.thresholds.complexity_increase,
@@ -149,3 +156,70 @@ def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSe
         model_enabled=config.model.enabled,
         model_samples=config.model.samples,
     )
+
+
+def config_problems(source: str, problems: Sequence[str]) -> str:
+    """One message for every problem of a config file."""
+    if len(problems) == 1:
+        return f"{source}: {problems[0]} (see docs/configuration.md for the allowed keys)"
+    listed = "\n  - ".join(problems)
+    return (
+        f"{source}: {len(problems)} problems:\n  - {listed}\n"
+        "(see docs/configuration.md for the allowed keys)"
+    )
+
+
+def _describe(error: Any, tree: yaml.Node | None) -> str:
+    loc = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden" and loc:
+        known = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        message = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+        if known and not close:
+            message += f" (allowed here: {', '.join(sorted(known))})"
+    return f"{_line_of(tree, loc)}{key}: {message}"
+
+
+def _fields_at(path: Sequence[Any]) -> list[str]:
+    model: Any = RepoConfig
+    for part in path:
+        field_info = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        if field_info is None or not isinstance(field_info.annotation, type):
+            return []
+        model = field_info.annotation
+        if not issubclass(model, BaseModel):
+            return []
+    return list(model.model_fields)
+
+
+def _line_of(tree: yaml.Node | None, loc: Sequence[Any]) -> str:
+    """`line N: ` of the deepest node of `loc` that the file has ("" when none)."""
+    node, found = tree, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((k for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                break
+            found = match
+            node = next(v for k, v in node.value if k is match)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                break
+            node = found = node.value[part]
+        else:
+            break
+    return f"line {found.start_mark.line + 1}: " if found is not None else ""
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of `.github/provenfix.yml` (schemas/provenfix-config.schema.json),
+    generated from the model, for editors (yaml-language-server) to complete and check."""
+    schema = RepoConfig.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/provenfix/provenfix/blob/main/schemas/provenfix-config.schema.json",
+        "title": "ProvenFix repository configuration (.github/provenfix.yml)",
+        **schema,
+    }

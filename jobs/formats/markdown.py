@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs.formats.patch import change_lines
 from jobs.report import Report, Severity, Suggestion
 
 _ICON = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
@@ -59,7 +60,8 @@ def render_markdown(report: Report) -> str:
 
 def _suggestion(s: Suggestion) -> str:
     status = "proven by the tests" if s.committable else f"not proven ({s.validation.status})"
+    change = "\n".join(f"  {line}" for line in change_lines(s)).replace("```", "`\u200b``")
     return (
         f"- `{s.path}:{s.start_line}-{s.end_line}` ({s.source}, {status}, "
-        f"reliability {s.score.reliability:.2f})\n"
+        f"reliability {s.score.reliability:.2f})\n\n  ```diff\n{change}\n  ```\n"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs.formats.patch import change_lines
 from jobs.report import Report, Skipped
 
 
@@ -30,6 +31,7 @@ def render_text(report: Report) -> str:
             f"  suggestion {s.path}:{s.start_line}-{s.end_line} [{s.source}] "
             f"{state}, reliability {s.score.reliability:.2f}"
         )
+        out += [f"      {line}" for line in change_lines(s)]
     if report.skipped:
         out += ["", f"  skipped: not analyzed or not posted ({len(report.skipped)}):"]
         out += [f"    {_where(s)}: {s.reason}" for s in report.skipped]

@@ -44,7 +44,19 @@ def import_runtime() -> tuple[Any, Any]:
             f"the transformers backend needs torch and transformers ({exc.name} is not "
             f"installed): {MODEL_EXTRA_HINT}"
         ) from None
+    _quiet(transformers)
     return torch, transformers
+
+
+def _quiet(transformers: Any) -> None:
+    """No progress bars of theirs on our stderr (loading shards, downloads): our own
+    progress says what runs; their warnings still go through logging."""
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    disable_progress_bars()
 
 
 def cpu_threads() -> int:
