@@ -5,7 +5,10 @@ posts on the GitHub stand-in. The entry point itself is tested in tests/action/.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,7 +62,10 @@ def test_inputs_reach_the_step_only_through_the_environment_and_outputs_come_fro
     assert all("inputs." not in step.get("run", "") for step in steps)
     assert action["inputs"]["token"]["default"] == "${{ github.token }}"
     step = analyze_step(action)
-    assert step["run"].strip() == "provenfix action"
+    assert step["run"].strip() == '"$PF_PROVENFIX" action'
+    assert step["env"]["PF_PROVENFIX"] == "${{ steps.env.outputs.provenfix }}"
+    # no setup-python: the workflow's Python is left alone (scripts/action-setup)
+    assert not any("setup-python" in str(s.get("uses", "")) for s in steps)
     assert step["env"]["INPUT_TOKEN"] == "${{ inputs.token }}"
     assert set(action["outputs"]) == OUTPUTS
     for name, output in action["outputs"].items():
@@ -72,7 +78,12 @@ def test_analyze_step_as_the_runner_runs_it(
     action = load_action()
     step = analyze_step(action)
     runner = make_runner()
-    context = {"github.token": token, "github.action_path": str(PROJECT_ROOT)}
+    context = {
+        "github.token": token,
+        "github.action_path": str(PROJECT_ROOT),
+        # what the locate step reports once the environment is restored or installed
+        "steps.env.outputs.provenfix": str(Path(sys.executable).parent / "provenfix"),
+    }
     given = {"sandbox": "off", "fail-on": "info", "bot-login": github_standin.bot_login}
     for name, spec in action["inputs"].items():
         context[f"inputs.{name}"] = evaluate(given.get(name, str(spec.get("default", ""))), context)
@@ -95,3 +106,24 @@ def test_analyze_step_as_the_runner_runs_it(
     (check,) = github_standin.check_runs
     assert check.status == "completed"
     assert token not in result.all_text() and files_containing(runner.root, token) == []
+
+
+def test_the_environment_step_locates_a_venv_per_version_without_touching_path(
+    tmp_path: Path,
+) -> None:
+    outputs = tmp_path / "outputs"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "RUNNER_OS": "Linux",
+        "RUNNER_TOOL_CACHE": str(tmp_path / "toolcache"),
+        "GITHUB_OUTPUT": str(outputs),
+    }
+    subprocess.run([PROJECT_ROOT / "scripts" / "action-setup", "locate"], env=env, check=True)
+    found = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert found["key"].startswith("provenfix-Linux-") and "-py3." in found["key"]
+    assert found["dir"] == f"{tmp_path}/toolcache/provenfix/{found['key']}"
+    assert found["provenfix"] == f"{found['dir']}/bin/provenfix"
+    # the key follows the dependencies: another pyproject.toml, another environment
+    digest = found["key"].rsplit("-", 1)[1]
+    assert len(digest) == 16 and all(c in "0123456789abcdef" for c in digest)
