@@ -105,7 +105,12 @@ def time_to_analysis(provenfix: str, repo: Path, event: Path, work: Path) -> flo
     }
     started = time.monotonic()
     proc = subprocess.Popen(
-        [provenfix, "action"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [provenfix, "action"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stderr is not None
     seen = None
