@@ -2,7 +2,12 @@
 
 Only the head side matters downstream: which lines a change added or modified,
 and the extent of each hunk (suggestions must stay inside one hunk to be
-committable on GitHub). Deleted and binary files are reported as skipped.
+committable on GitHub). Deleted and binary files are reported as skipped, and so
+are the head's links that leave the tree or loop (jobs.links), changed or not:
+they are never followed, and left out of every tree the tests run on (jobs.tree).
+
+Revisions are checked and resolved by jobs.gitrefs; git only ever sees full
+object ids after that.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import git
-from gitdb.exc import BadName
 
-from jobs.errors import NoCommonAncestor, NotAGitRepository, UnknownRevision
+from jobs.errors import NoCommonAncestor, NotAGitRepository
+from jobs.gitrefs import check_object_id, resolve_commit
 from jobs.report import ChangedFile, LineRange, Skipped
+from jobs.tree import unsafe_links_at
 
 _HUNK_HEADER = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
 
@@ -45,10 +51,8 @@ def open_repo(path: Path) -> git.Repo:
 
 
 def resolve(repo: git.Repo, rev: str) -> str:
-    try:
-        return str(repo.commit(rev).hexsha)
-    except (BadName, ValueError, git.BadObject, git.GitCommandError):
-        raise UnknownRevision(rev) from None
+    """The full commit id `rev` names; UnsafeRevision or UnknownRevision (UsageErrors)."""
+    return resolve_commit(repo, rev)
 
 
 def compute_change(repo: git.Repo, base: str, head: str) -> Change:
@@ -57,7 +61,8 @@ def compute_change(repo: git.Repo, base: str, head: str) -> Change:
     bases = repo.merge_base(base_tip, head_sha)
     if not bases:
         raise NoCommonAncestor(base, head)
-    merge_base = repo.commit(bases[0])
+    merge_base = repo.commit(check_object_id(str(bases[0].hexsha)))
+    unsafe_at_head = unsafe_links_at(repo, head_sha)
     files: list[ChangedFile] = []
     skipped: list[Skipped] = []
     # Three lines of context, as GitHub shows a pull request, so hunk extents
@@ -73,7 +78,7 @@ def compute_change(repo: git.Repo, base: str, head: str) -> Change:
             skipped.append(Skipped(path=path, reason="binary file"))
             continue
         if item.b_mode is not None and (item.b_mode & 0o170000) == 0o120000:
-            skipped.append(Skipped(path=path, reason="symbolic link"))
+            skipped.append(Skipped(path, unsafe_at_head.get(path, "symbolic link")))
             continue
         if item.b_mode is not None and (item.b_mode & 0o170000) == 0o160000:
             skipped.append(Skipped(path=path, reason="submodule"))
@@ -86,6 +91,9 @@ def compute_change(repo: git.Repo, base: str, head: str) -> Change:
             continue
         files.append(ChangedFile(path=path, old_path=old_path, added=added, hunks=hunks))
     files.sort(key=lambda f: f.path)
+    # unchanged links (already on the base branch) are part of every tree the tests see too
+    reported = {s.path for s in skipped}
+    skipped += [Skipped(p, r) for p, r in sorted(unsafe_at_head.items()) if p not in reported]
     return Change(
         repo=repo,
         base_sha=str(merge_base.hexsha),
@@ -131,6 +139,7 @@ def _to_ranges(lines: list[int]) -> tuple[LineRange, ...]:
 
 
 def _read_blob(repo: git.Repo, sha: str, path: str) -> bytes:
-    blob = repo.commit(sha).tree / path
+    # GitPython walks the tree itself: `path` reaches no command line
+    blob = repo.commit(check_object_id(sha)).tree / path
     data: bytes = blob.data_stream.read()
     return data

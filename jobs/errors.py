@@ -32,6 +32,16 @@ class UnknownRevision(UsageError):
         )
 
 
+class UnsafeRevision(UsageError):
+    """A revision that git could read as an option or that holds control characters."""
+
+    def __init__(self, rev: str, why: str) -> None:
+        super().__init__(
+            f"{rev[:80]!r} is not a revision ProvenFix will pass to git: {why}; "
+            "pass a branch, tag or commit id"
+        )
+
+
 class NoCommonAncestor(UsageError):
     def __init__(self, base: str, head: str) -> None:
         super().__init__(

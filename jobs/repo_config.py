@@ -20,6 +20,7 @@ import git
 import yaml
 
 from jobs.errors import ConfigError, UsageError
+from jobs.gitrefs import resolve_commit
 from jobs.semgrep_stage import RepoRules
 from jobs.settings import (
     REPO_CONFIG_PATH,
@@ -88,7 +89,7 @@ def read_repo_settings(repo: git.Repo, rev: str, *, rules_dir: Path | None = Non
     """`.github/provenfix.yml` (or `.yaml`) at `rev`, or the defaults when there is none.
     With `rules_dir` (our semgrep rules), `rules.disable` is checked against the rule ids of
     those, of the repository's own semgrep config at `rev` and of ProvenFix's own."""
-    tree = repo.commit(rev).tree
+    tree = repo.commit(resolve_commit(repo, rev)).tree
     found = [name for name in REPO_CONFIG_PATHS if _has(tree, name)]
     if not found:
         return settings_from_text(None, source=REPO_CONFIG_PATH)
@@ -122,7 +123,7 @@ def known_rule_ids(rules_dir: Path, repo: git.Repo | None = None, rev: str = "")
     for path in sorted(p for p in rules_dir.rglob("*") if p.suffix in {".yaml", ".yml"}):
         ids |= _rule_ids(path.read_text(encoding="utf-8", errors="replace"))
     if repo is not None:
-        tree = repo.commit(rev).tree
+        tree = repo.commit(resolve_commit(repo, rev)).tree
         for name in REPO_SEMGREP_CONFIGS:
             if not _has(tree, name):
                 continue
@@ -136,7 +137,8 @@ def known_rule_ids(rules_dir: Path, repo: git.Repo | None = None, rev: str = "")
 
 def config_change_notice(repo: git.Repo, base: str, head: str) -> str | None:
     """When the change edits the config: it is read from the base until merged, say so."""
-    base_tree, head_tree = repo.commit(base).tree, repo.commit(head).tree
+    base_tree = repo.commit(resolve_commit(repo, base)).tree
+    head_tree = repo.commit(resolve_commit(repo, head)).tree
     for name in REPO_CONFIG_PATHS:
         before = (base_tree / name).hexsha if _has(base_tree, name) else None
         after = (head_tree / name).hexsha if _has(head_tree, name) else None
@@ -170,7 +172,7 @@ def _rule_ids(text: str) -> set[str]:
 
 def export_repo_semgrep(repo: git.Repo, rev: str, dest: Path) -> RepoRules | None:
     """Write the repository's semgrep config at `rev` under `dest`, if it has one."""
-    tree = repo.commit(rev).tree
+    tree = repo.commit(resolve_commit(repo, rev)).tree
     for name in REPO_SEMGREP_CONFIGS:
         try:
             entry = tree / name

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,8 +90,8 @@ def build_base_image(
     if previous is not None and not force:
         log(f"base image {tag} exists ({previous.short_id}); pass force=True (--force) to rebuild")
         return str(previous.id)
-    mirror = mirror or DEFAULT_MIRROR
-    security_mirror = security_mirror or DEFAULT_SECURITY_MIRROR
+    mirror = check_mirror_url(mirror or DEFAULT_MIRROR)
+    security_mirror = check_mirror_url(security_mirror or DEFAULT_SECURITY_MIRROR)
     _check_prerequisites()
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="provenfix-rootfs-", dir=scratch_dir or "/var/tmp"))
@@ -123,6 +125,24 @@ def build_base_image(
             client.images.remove(previous.id)
     log(f"built {tag} ({image_id[:19]}) in {time.monotonic() - started:.0f} s")
     return image_id
+
+
+def check_mirror_url(url: str) -> str:
+    """`url` when it is an http(s) or file URL and nothing else: debootstrap takes it as
+    an argument and apt's sources.list as a line, so no option and no second line."""
+    parsed = urllib.parse.urlsplit(url)
+    plain = not re.search(r"[\s\x00-\x1f\x7f]", url)
+    if not plain or parsed.scheme not in ("http", "https", "file"):
+        raise BaseImageBuildError(
+            f"{url[:80]!r} is not a Debian mirror URL; set the mirror (--mirror, "
+            "--security-mirror, PROVENFIX_DEBIAN_MIRROR, PROVENFIX_DEBIAN_SECURITY_MIRROR) "
+            "to an http://, https:// or file:// URL without spaces"
+        )
+    if parsed.scheme != "file" and not parsed.hostname:
+        raise BaseImageBuildError(
+            f"the Debian mirror URL {url[:80]!r} names no host; e.g. http://deb.debian.org/debian"
+        )
+    return url
 
 
 def _check_prerequisites() -> None:

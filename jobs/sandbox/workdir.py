@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Collection
 from pathlib import Path
 
+from jobs.links import TreeListing, unsafe_links
 from jobs.sandbox.errors import WorkdirError
 from jobs.sandbox.settings import SANDBOX_GID, SANDBOX_UID
 
@@ -25,11 +26,21 @@ def prepare_workdir(src: Path, dst: Path, *, exclude: Collection[str] = ()) -> P
     """Copy the tree `src` to the new directory `dst`, writable by the sandbox user.
 
     Symlinks are copied as links, never followed, so nothing outside `src` is
-    read; FIFOs, sockets and devices are skipped. Names in `exclude` (e.g.
-    ".git") are skipped at every level. As root the copy is chowned to uid
-    10001; otherwise it is made world-writable (the engine's user namespace
-    maps nothing, so that is the only way uid 10001 can write it).
+    read; links that leave the tree or loop (jobs.links) are left out, so a run
+    neither reaches the image's files through one nor collects a test twice;
+    FIFOs, sockets and devices are skipped. Names in `exclude` (e.g. ".git") are
+    skipped at every level. As root the copy is chowned to uid 10001; otherwise
+    it is made world-writable (the engine's user namespace maps nothing, so that
+    is the only way uid 10001 can write it).
     """
+    return copy_tree(src, dst, exclude=exclude, for_sandbox=True)
+
+
+def copy_tree(
+    src: Path, dst: Path, *, exclude: Collection[str] = (), for_sandbox: bool = False
+) -> Path:
+    """`prepare_workdir`'s copy; without `for_sandbox`, owners and modes stay the caller's
+    (the `--sandbox none` runs)."""
     src = Path(src)
     dst = Path(dst)
     if not src.is_dir() or src.is_symlink():
@@ -40,28 +51,37 @@ def prepare_workdir(src: Path, dst: Path, *, exclude: Collection[str] = ()) -> P
         raise WorkdirError(f"{dst} lies inside {src}")
     as_root = os.geteuid() == 0
     dst.mkdir(parents=True)
-    _grant(dst, as_root)
+    if for_sandbox:
+        _grant(dst, as_root)
+    dirs: set[str] = set()
+    links: dict[str, str] = {}
     # An explicit stack, not recursion: a hostile tree can be thousands of levels deep.
-    pending = [(src, dst)]
+    pending = [(src, dst, "")]
     while pending:
-        src_dir, dst_dir = pending.pop()
+        src_dir, dst_dir, relative = pending.pop()
         with os.scandir(src_dir) as entries:
             for entry in entries:
                 if entry.name in exclude:
                     continue
                 target = dst_dir / entry.name
+                path = f"{relative}/{entry.name}" if relative else entry.name
                 if entry.is_symlink():
-                    os.symlink(os.readlink(entry.path), target)
+                    links[path] = os.readlink(entry.path)
+                    os.symlink(links[path], target)
                 elif entry.is_dir(follow_symlinks=False):
                     target.mkdir()
-                    pending.append((Path(entry.path), target))
+                    dirs.add(path)
+                    pending.append((Path(entry.path), target, path))
                 elif entry.is_file(follow_symlinks=False):
                     shutil.copyfile(entry.path, target, follow_symlinks=False)
                     mode = entry.stat(follow_symlinks=False).st_mode
                     target.chmod(0o755 if mode & stat.S_IXUSR else 0o644)
                 else:
                     continue  # FIFO, socket, device: never in a checkout
-                _grant(target, as_root)
+                if for_sandbox:
+                    _grant(target, as_root)
+    for path in unsafe_links(TreeListing(frozenset(dirs), links)):
+        (dst / path).unlink()
     return dst
 
 

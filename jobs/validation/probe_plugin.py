@@ -313,6 +313,25 @@ def _test_helper_files(root: str, limit: int = 20000) -> set[str]:
     return found
 
 
+def _looping_links(root: str, limit: int = 20000) -> list[str]:
+    """`--ignore` for folder links that loop or leave the tree (one a test made, say):
+    pytest follows links to folders while it collects, `dir -> .` forty times over."""
+    real_root = os.path.realpath(root)
+    ignores: list[str] = []
+    for seen, (folder, dirs, _) in enumerate(os.walk(root)):  # os.walk enters no link
+        if seen > limit:
+            break
+        dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith(".")]
+        links = [p for p in (os.path.join(folder, d) for d in dirs) if os.path.islink(p)]
+        for path in links:
+            target = os.path.realpath(path)
+            if os.path.commonpath([real_root, target]) != real_root or (
+                os.path.commonpath([os.path.realpath(folder), target]) == target
+            ):
+                ignores.append(f"--ignore={path}")
+    return ignores
+
+
 def _rewrite_test_helpers(root: str) -> None:
     """Let pytest rewrite (and so count) the asserts of helper modules in test folders too.
 
@@ -363,7 +382,13 @@ def run_step(
         repeats=int(step.get("repeats", 1)),
         replay_only=bool(step.get("replay_only")),
     )
-    args = [*PYTEST_OPTIONS, *_in_process(), *step.get("pytest_args", []), *step.get("tests", [])]
+    args = [
+        *PYTEST_OPTIONS,
+        *_in_process(),
+        *_looping_links(root),
+        *step.get("pytest_args", []),
+        *step.get("tests", []),
+    ]
     return int(pytest.main(args, plugins=[probe]))
 
 

@@ -26,7 +26,7 @@ from jobs.sandbox.runner import DockerSandbox
 from jobs.sandbox.settings import SandboxLimits
 from jobs.snapshot import Snapshot
 from jobs.source import SourceFile, UnreadableSource, parse
-from jobs.tree import export_tree
+from jobs.tree import export_revision
 from jobs.validation.failures import failure_findings
 from jobs.validation.local_runner import SubprocessTestRunner
 from jobs.validation.probe import CoverageMap
@@ -158,8 +158,14 @@ class ValidationStage:
         self, repo: git.Repo, head_sha: str, base_sha: str, snapshot: Snapshot, scratch: Path
     ) -> BaselineSession:
         """Install, then run the whole suite at head; NoTestEnvironment if install fails."""
-        head_tree = export_tree(repo, head_sha, scratch / "head-tree")
-        base_tree = export_tree(repo, base_sha, scratch / "base-tree")
+        head = export_revision(repo, head_sha, scratch / "head-tree")
+        base = export_revision(repo, base_sha, scratch / "base-tree")
+        head_tree, base_tree = head.root, base.root
+        # The diff stage reports what git lists; anything tar refused beyond that, here.
+        reported = {s.path for s in snapshot.skipped}
+        left_out = tuple(
+            dict.fromkeys(s for s in (*head.left_out, *base.left_out) if s.path not in reported)
+        )
         try:
             runner = self._environment.prepare(head_tree, base_tree, scratch / "runs")
         except EnvironmentInstallError as exc:
@@ -172,7 +178,9 @@ class ValidationStage:
         baseline = validator.baseline(head_tree, record_targets(snapshot))
         if baseline.run.result is None:
             self._say(Stage.VALIDATE, f"the test suite does not run at head: {baseline.run.detail}")
-        return BaselineSession(head_tree, base_tree, runner, validator, baseline, snapshot)
+        return BaselineSession(
+            head_tree, base_tree, runner, validator, baseline, snapshot, left_out=left_out
+        )
 
 
 class BaselineSession:
@@ -186,8 +194,11 @@ class BaselineSession:
         validator: Validator,
         baseline: Baseline,
         snapshot: Snapshot,
+        *,
+        left_out: tuple[Skipped, ...] = (),
     ) -> None:
         self.baseline = baseline
+        self._left_out = left_out
         self._head_tree, self._base_tree = head_tree, base_tree
         self._runner, self._validator = runner, validator
         self._snapshot = snapshot
@@ -222,8 +233,11 @@ class BaselineSession:
         ]
         verdicts = self._validator.validate(self._head_tree, self.baseline, cases)
         skipped = [
-            Skipped(test, "this test ended the test session (pytest.exit, os._exit); left out")
-            for test in self.baseline.left_out
+            *self._left_out,
+            *(
+                Skipped(test, "this test ended the test session (pytest.exit, os._exit); left out")
+                for test in self.baseline.left_out
+            ),
         ]
         if self.baseline.run.result is None:
             skipped.append(

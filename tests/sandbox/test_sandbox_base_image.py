@@ -8,7 +8,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from jobs.sandbox.base_image import build_base_image
+from jobs.sandbox.base_image import build_base_image, check_mirror_url
+from jobs.sandbox.errors import BaseImageBuildError
 from jobs.sandbox.runner import DockerSandbox
 from jobs.sandbox.settings import DEFAULT_BASE_IMAGE, VENV_READY_LABEL
 from jobs.sandbox.workdir import prepare_workdir
@@ -59,3 +60,28 @@ def test_building_again_reuses_the_image(
     assert build_base_image(docker_client, DEFAULT_BASE_IMAGE, log=said.append) == base_image
     assert time.monotonic() - started < 5
     assert "exists" in said[0]
+
+
+@pytest.mark.parametrize(
+    "mirror",
+    [
+        "--foreign",
+        "-o/tmp/x",
+        "http://deb.debian.org/debian\ndeb http://evil.example/ bookworm main",
+        "http://deb.debian.org/debian --keyring=/tmp/k",
+        "ftp://deb.debian.org/debian",
+        "http:///debian",
+        " ",
+    ],
+)
+def test_a_mirror_that_is_not_a_plain_url_is_refused_before_anything_runs(
+    docker_client: docker.DockerClient, tmp_path: Path, mirror: str
+) -> None:
+    # an image that does not exist, so that the build would start; force as well
+    tag = "provenfix/never-built:mirror-check"
+    for given in ({"mirror": mirror}, {"security_mirror": mirror}):
+        with pytest.raises(BaseImageBuildError, match="mirror"):
+            build_base_image(docker_client, tag, force=True, scratch_dir=tmp_path, **given)
+    assert list(tmp_path.iterdir()) == []  # no root filesystem was started
+    assert check_mirror_url("http://deb.debian.org/debian") == "http://deb.debian.org/debian"
+    assert check_mirror_url("file:///srv/mirror") == "file:///srv/mirror"
