@@ -38,7 +38,8 @@ def add_analyze_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--format",
         choices=[*sorted(RENDERERS), "diff"],
         default="text",
-        help="text (default), json, sarif, markdown, or diff: the proven fixes as one patch "
+        help="text (default), json, sarif (code scanning), rdjson (reviewdog), markdown, or "
+        "diff: the proven fixes as one patch "
         "for `git apply`",
     )
     parser.add_argument(
