@@ -8,7 +8,10 @@ tables, so it needs no migration tool yet.
 
 GitHub ids (installation, repository) are the primary keys of their tables: an
 event for a repository recorded before the service was deployed still finds
-its row, and a rename changes `full_name` only.
+its row, and a rename changes `full_name` only. Installations, repositories and
+ignores are written with one INSERT … ON CONFLICT each (PostgreSQL and SQLite
+both have it), so deliveries that record the same row at the same time (GitHub
+sends `installation` and `installation_repositories` together) never fail.
 """
 
 from __future__ import annotations
@@ -34,11 +37,16 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from jobs.report import Report
+
+
+class UnsupportedDatabase(Exception):
+    """PROVENFIX_DATABASE_URL names a database other than PostgreSQL and SQLite."""
 
 
 def utcnow() -> dt.datetime:
@@ -212,18 +220,15 @@ class Database:
             return frozenset(rows)
 
     def ignore_rule(self, repository_id: int, full_name: str, rule_id: str, by: str) -> bool:
-        """Record an ignore; False when the repository already ignored that rule."""
+        """Record an ignore; False when the repository already ignored that rule (also when
+        the same command arrives twice at once)."""
         with self.session() as s:
             upsert_repository(s, repository_id, full_name)
-            exists = s.scalar(
-                select(IgnoredRule.id).where(
-                    IgnoredRule.repository_id == repository_id, IgnoredRule.rule_id == rule_id
-                )
+            values = {"repository_id": repository_id, "rule_id": rule_id, "created_by": by}
+            added = _insert(s, IgnoredRule, values).on_conflict_do_nothing(
+                index_elements=["repository_id", "rule_id"]
             )
-            if exists is not None:
-                return False
-            s.add(IgnoredRule(repository_id=repository_id, rule_id=rule_id, created_by=by))
-            return True
+            return s.scalar(added.returning(IgnoredRule.id)) is not None
 
     def record_application(
         self,
@@ -290,22 +295,23 @@ def upsert_repository(
     installation_id: int | None = None,
     private: bool | None = None,
     active: bool | None = None,
-) -> Repository:
-    repo = session.get(Repository, repository_id)
-    if repo is None:
-        repo = Repository(id=repository_id, full_name=full_name, private=bool(private))
-        session.add(repo)
-    repo.full_name = full_name
+) -> None:
+    """Create or update a repository's row in one statement (INSERT … ON CONFLICT): two
+    deliveries recording the same repository at once both succeed. What is None is left
+    as it was."""
+    now = utcnow()
+    changes: dict[str, Any] = {"full_name": full_name}
     if installation_id is not None:
-        repo.installation_id = installation_id
+        changes["installation_id"] = installation_id
     if private is not None:
-        repo.private = private
+        changes["private"] = private
     if active is not None:
-        repo.active = active
-        repo.removed_at = None if active else utcnow()
+        changes.update(active=active, removed_at=None if active else now)
         if active:
-            repo.added_at = utcnow()
-    return repo
+            changes["added_at"] = now
+    values = {"id": repository_id, "private": bool(private), "added_at": now, **changes}
+    statement = _insert(session, Repository, values)
+    session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=changes))
 
 
 def record_proven_fixes(session: Session, run_id: int, report: Report) -> int:
@@ -337,44 +343,46 @@ def record_proven_fixes(session: Session, run_id: int, report: Report) -> int:
 
 def record_installation(
     session: Session,
-    payload_installation: dict[str, Any],
+    installation_id: int,
     action: str,
-    repositories: Sequence[dict[str, Any]] = (),
-) -> Installation:
-    """Apply an `installation` event (created, deleted, suspend, unsuspend, ...)."""
-    iid = int(payload_installation["id"])
-    account = payload_installation.get("account") or {}
-    inst = session.get(Installation, iid)
-    if inst is None:
-        inst = Installation(
-            id=iid,
-            account_login=str(account.get("login", "")),
-            account_type=str(account.get("type", "")),
-        )
-        session.add(inst)
-    if account:
-        inst.account_login = str(account.get("login", inst.account_login))
-        inst.account_type = str(account.get("type", inst.account_type))
-    inst.repository_selection = payload_installation.get("repository_selection")
-    inst.updated_at = utcnow()
+    *,
+    account_login: str | None = None,
+    account_type: str | None = None,
+    repository_selection: str | None = None,
+) -> None:
+    """Apply an `installation` event (created, deleted, suspend, unsuspend, ...) or an
+    `installation_repositories` one ("updated") to the installation's row, in one
+    statement (INSERT … ON CONFLICT): simultaneous deliveries for a new installation both
+    succeed. What is None is left as it was."""
+    now = utcnow()
+    changes: dict[str, Any] = {"updated_at": now}
+    if account_login is not None:
+        changes["account_login"] = account_login
+    if account_type is not None:
+        changes["account_type"] = account_type
+    if repository_selection is not None:
+        changes["repository_selection"] = repository_selection
     if action == "deleted":
-        inst.deleted_at = utcnow()
+        changes["deleted_at"] = now
     elif action in ("created", "new_permissions_accepted", "unsuspend"):
-        inst.deleted_at = None
+        changes["deleted_at"] = None
     if action == "suspend":
-        inst.suspended_at = utcnow()
+        changes["suspended_at"] = now
     elif action == "unsuspend":
-        inst.suspended_at = None
-    for repo in repositories:
-        upsert_repository(
-            session,
-            int(repo["id"]),
-            str(repo["full_name"]),
-            installation_id=iid,
-            private=bool(repo.get("private", False)),
-            active=action != "deleted",
-        )
-    return inst
+        changes["suspended_at"] = None
+    values = {"id": installation_id, "account_login": "", "account_type": "", **changes}
+    statement = _insert(session, Installation, values)
+    session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=changes))
+
+
+def _insert(session: Session, table: type[Base], values: dict[str, Any]) -> Any:
+    """The dialect's INSERT (PostgreSQL's and SQLite's both have ON CONFLICT)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).values(values)
+    if dialect == "sqlite":
+        return sqlite.insert(table).values(values)
+    raise UnsupportedDatabase(f"{dialect} is not supported: use PostgreSQL or SQLite")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

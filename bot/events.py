@@ -1,12 +1,12 @@
 """What each webhook event does, once bot.webapp has verified it.
 
-No handler calls GitHub: each one records something in the database or enqueues
-a job (bot.queue), and answers an `Outcome` (the metrics label and the response).
-Who may run commands and press the check run's buttons is a `PermissionPolicy`.
-
-Each delivery's `DeliveryClaim` is taken before anything is done (a redelivery
-does nothing: 200 `duplicate_delivery`); an analysis takes it in the same atomic
-step that makes its head current (bot.queue).
+No handler calls GitHub: each records something in the database or enqueues a job
+(bot.queue) and answers an `Outcome` (the metrics label and the response); who may
+run commands and press the check run's buttons is a `PermissionPolicy`. Each
+handler parses what it reads (bot.payloads: a wrong field is a `BadPayload`, 400),
+decides everything that can refuse, claims the delivery (a redelivery: 200
+`duplicate_delivery`; an analysis claims it in the step that makes its head
+current, bot.queue), and only then records or enqueues.
 """
 
 from __future__ import annotations
@@ -20,21 +20,46 @@ from typing import Any
 from bot.check_summary import APPLY_ACTION_ID
 from bot.db import Database, record_installation, upsert_repository
 from bot.job_requests import ApplyRequest, CommentReaction, JobRequest, PullRequestTarget
+from bot.payloads import (
+    MAX_NUMBER,
+    Account,
+    BadPayload,
+    CheckRunEvent,
+    CheckRunOrigin,
+    CommentEnvelope,
+    Envelope,
+    GitHubHosts,
+    Installation,
+    InstallationEvent,
+    InstallationRepositoriesEvent,
+    InstalledRepository,
+    IssueCommentEvent,
+    M,
+    Ping,
+    PullRequestClosing,
+    PullRequestEdit,
+    PullRequestEvent,
+    Repository,
+    Sender,
+    parse,
+)
 from bot.permissions import PermissionPolicy
 from bot.queue import AnalysisQueue, DeliveryClaim
 from bot.settings import BotSettings
 
 log = logging.getLogger("provenfix.webhook")
 
+__all__ = ["BadPayload", "EventHandler", "Outcome"]
+
 ANALYZE_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
 CANCEL_ACTIONS = frozenset({"closed"})
+CHECK_RUN_ACTIONS = frozenset({"rerequested", "requested_action"})
 RERUN_ACTION_IDS = frozenset({"provenfix-rerun", "rerun"})
 COMMAND_RE = re.compile(r"^/provenfix[ \t]+(?P<command>[a-z-]+)(?:[ \t]+(?P<arg>\S+))?[ \t]*$")
 RULE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}$")
 
-
-class BadPayload(Exception):
-    """The signed payload lacks a field its event must have."""
+Payload = Mapping[str, Any]
+Handler = Callable[[str, Payload, DeliveryClaim], "Outcome"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,14 @@ class Outcome:
 
 
 DUPLICATE_DELIVERY = Outcome("duplicate_delivery", 200)
+
+
+class Redelivered(Exception):
+    """The delivery's id was claimed before (GitHub redelivered it): nothing is done."""
+
+
+def ignored(reason: str) -> Outcome:
+    return Outcome("ignored", detail={"reason": reason})
 
 
 class EventHandler:
@@ -60,78 +93,84 @@ class EventHandler:
         self.jobs = jobs
         self.db = db
         self.permissions = permissions
+        self.hosts = GitHubHosts.from_api_url(settings.github_api_url)
 
     def dispatch(
-        self, event: str, delivery: str, payload: dict[str, Any], claim: DeliveryClaim
+        self, event: str, delivery: str, payload: Payload, claim: DeliveryClaim
     ) -> Outcome:
         """Handle a verified delivery; nothing is done for a redelivery (`claim` is taken)."""
-        handlers: Mapping[str, Callable[[str, dict[str, Any]], Outcome]] = {
+        handlers: Mapping[str, Handler] = {
+            "pull_request": self.pull_request,
             "check_run": self.check_run,
             "issue_comment": self.issue_comment,
             "installation": self.installation,
             "installation_repositories": self.installation_repositories,
             "ping": self.ping,
         }
+        handle = handlers.get(event)
         try:
-            if event == "pull_request":  # claims the delivery as it enqueues
-                return self.pull_request(delivery, payload, claim)
-            if not self.jobs.claim(claim):
-                return DUPLICATE_DELIVERY
-            handle = handlers.get(event)
             if handle is None:
-                return Outcome("ignored", detail={"reason": f"event {event!r} is not handled"})
-            return handle(delivery, payload)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BadPayload(f"missing or invalid field ({exc.__class__.__name__}: {exc})") from exc
+                return self._settle(claim, ignored(f"event {event!r} is not handled"))
+            return handle(delivery, payload, claim)
+        except Redelivered:
+            return DUPLICATE_DELIVERY
 
-    # --- pull_request --------------------------------------------------------------
+    def _parse(self, model: type[M], payload: Payload) -> M:
+        return parse(model, payload, self.hosts)
 
-    def pull_request(self, delivery: str, payload: dict[str, Any], claim: DeliveryClaim) -> Outcome:
-        action = str(payload["action"])
-        pr = payload["pull_request"]
-        repo = payload["repository"]
-        if action in CANCEL_ACTIONS or (
-            action == "converted_to_draft" and self.settings.skip_drafts
-        ):
-            repository_id, number = int(repo["id"]), int(pr["number"])
-            if not self.jobs.claim(claim):
-                return DUPLICATE_DELIVERY
-            cancelled = self.jobs.cancel_pull_request(repository_id, number)
-            return Outcome("cancelled", detail={"job_id": cancelled})
-        base_changed = action == "edited" and "base" in (payload.get("changes") or {})
-        if action not in ANALYZE_ACTIONS and not base_changed:
-            reason = f"action {action!r} is not analyzed"
-            return self._settle(claim, Outcome("ignored", detail={"reason": reason}))
-        if pr.get("state") != "open":
-            reason = "pull request is not open"
-            return self._settle(claim, Outcome("ignored", detail={"reason": reason}))
-        if pr.get("draft") and self.settings.skip_drafts:
-            return self._settle(claim, Outcome("skipped_draft"))
-        installation = _installation_id(payload)
-        if installation is None:
-            reason = "not delivered to an App installation"
-            return self._settle(claim, Outcome("ignored", detail={"reason": reason}))
-        request = JobRequest(
-            installation_id=installation,
-            repository_id=int(repo["id"]),
-            owner=_owner(repo),
-            repo=_name(repo),
-            number=int(pr["number"]),
-            head_sha=str(pr["head"]["sha"]),
-            base_sha=str(pr["base"]["sha"]),
-            base_ref=str(pr["base"]["ref"]),
-            default_branch=str(repo.get("default_branch") or pr["base"]["ref"]),
-            clone_url=str(repo["clone_url"]),
-            trigger=f"pull_request.{action}",
-            delivery_id=delivery,
-            sender=str((payload.get("sender") or {}).get("login", "")),
-            updated_at=str(pr.get("updated_at") or ""),
-        )
-        return self._submit(request, rerun=base_changed, claim=claim)
+    def _claim(self, claim: DeliveryClaim) -> None:
+        if not self.jobs.claim(claim):
+            raise Redelivered
 
     def _settle(self, claim: DeliveryClaim, outcome: Outcome) -> Outcome:
         """An outcome that enqueues nothing, once the delivery is claimed."""
-        return outcome if self.jobs.claim(claim) else DUPLICATE_DELIVERY
+        self._claim(claim)
+        return outcome
+
+    # --- pull_request --------------------------------------------------------------
+
+    def pull_request(self, delivery: str, payload: Payload, claim: DeliveryClaim) -> Outcome:
+        action = self._parse(Envelope, payload).action
+        if action in CANCEL_ACTIONS or (
+            action == "converted_to_draft" and self.settings.skip_drafts
+        ):
+            closing = self._parse(PullRequestClosing, payload)
+            self._claim(claim)
+            cancelled = self.jobs.cancel_pull_request(
+                closing.repository.id, closing.pull_request.number
+            )
+            return Outcome("cancelled", detail={"job_id": cancelled})
+        base_changed = False
+        if action == "edited":
+            changes = self._parse(PullRequestEdit, payload).changes
+            base_changed = changes is not None and changes.base is not None
+        if action not in ANALYZE_ACTIONS and not base_changed:
+            return self._settle(claim, ignored(f"action {action!r} is not analyzed"))
+        event = self._parse(PullRequestEvent, payload)
+        pr, repo = event.pull_request, event.repository
+        if pr.state != "open":
+            return self._settle(claim, ignored("pull request is not open"))
+        if pr.draft and self.settings.skip_drafts:
+            return self._settle(claim, Outcome("skipped_draft"))
+        if event.installation is None:
+            return self._settle(claim, ignored("not delivered to an App installation"))
+        request = JobRequest(
+            installation_id=event.installation.id,
+            repository_id=repo.id,
+            owner=repo.owner,
+            repo=repo.name,
+            number=pr.number,
+            head_sha=pr.head.sha,
+            base_sha=pr.base.sha,
+            base_ref=pr.base.ref,
+            default_branch=repo.default_branch,
+            clone_url=repo.clone_url,
+            trigger=f"pull_request.{action}",
+            delivery_id=delivery,
+            sender=_login(event.sender),
+            updated_at=pr.updated_at or "",
+        )
+        return self._submit(request, rerun=base_changed, claim=claim)
 
     def _submit(self, request: JobRequest, *, rerun: bool, claim: DeliveryClaim) -> Outcome:
         submitted = self.jobs.submit(request, rerun=rerun, claim=claim)
@@ -145,89 +184,92 @@ class EventHandler:
 
     # --- check_run -----------------------------------------------------------------
 
-    def check_run(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        action = str(payload["action"])
-        run = payload["check_run"]
-        if int((run.get("app") or {}).get("id", -1)) != self.settings.app_id:
-            return Outcome("ignored", detail={"reason": "check run of another App"})
+    def check_run(self, delivery: str, payload: Payload, claim: DeliveryClaim) -> Outcome:
+        action = self._parse(Envelope, payload).action
+        if self._parse(CheckRunOrigin, payload).check_run.app.id != self.settings.app_id:
+            return self._settle(claim, ignored("check run of another App"))
+        if action not in CHECK_RUN_ACTIONS:
+            return self._settle(claim, ignored(f"action {action!r} is not handled"))
+        event = self._parse(CheckRunEvent, payload)
         if action == "requested_action":
-            identifier = str((payload.get("requested_action") or {}).get("identifier", ""))
+            identifier = event.requested_action.identifier if event.requested_action else ""
             if identifier == APPLY_ACTION_ID:
-                return self._apply(delivery, payload)
+                return self._apply(delivery, event, claim)
             if identifier not in RERUN_ACTION_IDS:
-                return Outcome("ignored", detail={"reason": f"unknown action {identifier!r}"})
-        elif action != "rerequested":
-            return Outcome("ignored", detail={"reason": f"action {action!r} is not handled"})
-        installation = _installation_id(payload)
+                return self._settle(claim, ignored(f"unknown action {identifier!r}"))
+        installation = event.installation
         if installation is None:
-            return Outcome("ignored", detail={"reason": "not delivered to an App installation"})
-        repo = payload["repository"]
-        pulls = [p for p in run.get("pull_requests") or [] if p["base"]["repo"]["id"] == repo["id"]]
+            return self._settle(claim, ignored("not delivered to an App installation"))
+        run, repo = event.check_run, event.repository
+        pulls = [p for p in run.pull_requests if p.base.repo.id == repo.id]
         if not pulls:
             # GitHub leaves pull_requests empty for pull requests from forks: the check
             # run's external_id (our job id) still names the pull request.
-            number = _number_from_external_id(str(run.get("external_id") or ""), int(repo["id"]))
+            number = _number_from_external_id(run.external_id or "", repo.id)
             if number is None:
-                return Outcome("ignored", detail={"reason": "check run has no pull request"})
-            self.jobs.submit_resolve(
-                self._target(payload, installation, number, delivery, f"check_run.{action}")
+                return self._settle(claim, ignored("check run has no pull request"))
+            target = self._target(
+                repo, event.sender, installation.id, number, delivery, f"check_run.{action}"
             )
+            self._claim(claim)
+            self.jobs.submit_resolve(target)
             return Outcome("enqueued", detail={"resolve": number})
-        job_ids = []
-        for pull in pulls:
-            request = JobRequest(
-                installation_id=installation,
-                repository_id=int(repo["id"]),
-                owner=_owner(repo),
-                repo=_name(repo),
-                number=int(pull["number"]),
-                head_sha=str(pull["head"]["sha"]),
-                base_sha=str(pull["base"]["sha"]),
-                base_ref=str(pull["base"]["ref"]),
-                default_branch=str(repo.get("default_branch") or pull["base"]["ref"]),
-                clone_url=str(repo["clone_url"]),
+        requests = [
+            JobRequest(
+                installation_id=installation.id,
+                repository_id=repo.id,
+                owner=repo.owner,
+                repo=repo.name,
+                number=pull.number,
+                head_sha=pull.head.sha,
+                base_sha=pull.base.sha,
+                base_ref=pull.base.ref,
+                default_branch=repo.default_branch,
+                clone_url=repo.clone_url,
                 trigger=f"check_run.{action}",
                 delivery_id=delivery,
-                sender=str((payload.get("sender") or {}).get("login", "")),
+                sender=_login(event.sender),
             )
-            job_ids.append(self.jobs.submit(request, rerun=True).job_id)
+            for pull in pulls
+        ]
+        self._claim(claim)
+        job_ids = [self.jobs.submit(request, rerun=True).job_id for request in requests]
         return Outcome("enqueued", detail={"job_ids": job_ids})
 
-    def _apply(self, delivery: str, payload: dict[str, Any]) -> Outcome:
+    def _apply(self, delivery: str, event: CheckRunEvent, claim: DeliveryClaim) -> Outcome:
         """The "Apply proven fixes" button: enqueue the job that commits them."""
-        run, repo = payload["check_run"], payload["repository"]
-        sender = payload.get("sender") or {}
-        if str(sender.get("type", "")) == "Bot":
-            return Outcome("ignored", detail={"reason": "requested by a bot"})
-        installation = _installation_id(payload)
-        if installation is None:
-            return Outcome("ignored", detail={"reason": "not delivered to an App installation"})
-        pulls = [p for p in run.get("pull_requests") or [] if p["base"]["repo"]["id"] == repo["id"]]
+        run, repo, sender = event.check_run, event.repository, event.sender
+        if sender is not None and sender.type == "Bot":
+            return self._settle(claim, ignored("requested by a bot"))
+        if event.installation is None:
+            return self._settle(claim, ignored("not delivered to an App installation"))
+        pulls = [p for p in run.pull_requests if p.base.repo.id == repo.id]
         # a fork's pull request is not listed: the external_id (the job id) names it
         number = (
-            int(pulls[0]["number"])
-            if pulls
-            else _number_from_external_id(str(run.get("external_id") or ""), int(repo["id"]))
+            pulls[0].number if pulls else _number_from_external_id(run.external_id or "", repo.id)
         )
         if number is None:
-            return Outcome("ignored", detail={"reason": "check run has no pull request"})
-        login = str(sender.get("login", ""))
-        association = "OWNER" if login.lower() == _owner(repo).lower() else ""
+            return self._settle(claim, ignored("check run has no pull request"))
+        if run.app.slug is None:
+            raise BadPayload("check_run.app.slug: Field required", field="check_run.app.slug")
+        login = _login(sender)
+        association = "OWNER" if login.lower() == repo.owner.lower() else ""
         request = ApplyRequest(
-            installation_id=installation,
-            repository_id=int(repo["id"]),
-            owner=_owner(repo),
-            repo=_name(repo),
+            installation_id=event.installation.id,
+            repository_id=repo.id,
+            owner=repo.owner,
+            repo=repo.name,
             number=number,
-            head_sha=str(run["head_sha"]),
-            check_run_id=int(run["id"]),
-            clone_url=str(repo["clone_url"]),
-            app_slug=str(run["app"]["slug"]),
+            head_sha=run.head_sha,
+            check_run_id=run.id,
+            clone_url=repo.clone_url,
+            app_slug=run.app.slug,
             sender=login,
-            sender_id=int(sender.get("id") or 0),
-            write_access=self.permissions.can_write(str(repo["full_name"]), login, association),
+            sender_id=sender.id if sender is not None else 0,
+            write_access=self.permissions.can_write(repo.full_name, login, association),
             delivery_id=delivery,
         )
+        self._claim(claim)
         submitted = self.jobs.submit_apply(request)
         outcome = "enqueued" if submitted.outcome == "enqueued" else "duplicate_job"
         return Outcome(
@@ -236,126 +278,114 @@ class EventHandler:
 
     # --- issue_comment ---------------------------------------------------------------
 
-    def issue_comment(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        if payload["action"] != "created":
-            return Outcome("ignored", detail={"reason": "only new comments carry commands"})
-        comment = payload["comment"]
-        issue = payload["issue"]
-        sender = payload.get("sender") or {}
-        parsed = _command(str(comment.get("body") or ""))
+    def issue_comment(self, delivery: str, payload: Payload, claim: DeliveryClaim) -> Outcome:
+        if self._parse(Envelope, payload).action != "created":
+            return self._settle(claim, ignored("only new comments carry commands"))
+        parsed = _command(self._parse(CommentEnvelope, payload).comment.body or "")
         if parsed is None:
-            return Outcome("ignored", detail={"reason": "not a /provenfix command"})
-        if not issue.get("pull_request"):
-            return Outcome("ignored", detail={"reason": "commands work on pull requests only"})
-        if str(sender.get("type", "")) == "Bot":
-            return Outcome("ignored", detail={"reason": "comment by a bot"})
-        repo = payload["repository"]
-        login = str((comment.get("user") or sender).get("login", ""))
-        association = str(comment.get("author_association") or "NONE")
-        if not self.permissions.can_write(str(repo["full_name"]), login, association):
-            log.info("command from %s (%s) on %s refused", login, association, repo["full_name"])
-            return Outcome("refused", detail={"reason": f"{login} has no write access"})
+            return self._settle(claim, ignored("not a /provenfix command"))
+        event = self._parse(IssueCommentEvent, payload)
+        comment, repo, sender = event.comment, event.repository, event.sender
+        if event.issue.pull_request is None:
+            return self._settle(claim, ignored("commands work on pull requests only"))
+        if sender is not None and sender.type == "Bot":
+            return self._settle(claim, ignored("comment by a bot"))
+        login = comment.user.login if comment.user is not None else _login(sender)
+        association = comment.author_association
+        if not self.permissions.can_write(repo.full_name, login, association):
+            log.info("command from %s (%s) on %s refused", login, association, repo.full_name)
+            refused = Outcome("refused", detail={"reason": f"{login} has no write access"})
+            return self._settle(claim, refused)
         command, arg = parsed
+        installation = event.installation.id if event.installation is not None else None
         if command == "analyze":
-            installation = _installation_id(payload)
             if installation is None:
-                return Outcome("ignored", detail={"reason": "not delivered to an App installation"})
+                return self._settle(claim, ignored("not delivered to an App installation"))
             target = self._target(
-                payload, installation, int(issue["number"]), delivery, "issue_comment.analyze"
+                repo, sender, installation, event.issue.number, delivery, "issue_comment.analyze"
             )
+            reaction = CommentReaction(installation, repo.owner, repo.name, comment.id, "eyes")
+            self._claim(claim)
             job_id = self.jobs.submit_resolve(target)
-            self._acknowledge(payload, installation, "eyes")
+            self.jobs.submit_reaction(reaction)
             return Outcome("enqueued", detail={"job_id": job_id})
         if command == "ignore":
             if arg is None or not RULE_ID_RE.match(arg):
-                return Outcome("ignored", detail={"reason": "usage: /provenfix ignore <rule-id>"})
-            added = self.db.ignore_rule(int(repo["id"]), str(repo["full_name"]), arg, login)
-            installation = _installation_id(payload)
+                return self._settle(claim, ignored("usage: /provenfix ignore <rule-id>"))
+            self._claim(claim)
+            added = self.db.ignore_rule(repo.id, repo.full_name, arg, login)
             if installation is not None:
-                self._acknowledge(payload, installation, "+1")
+                thanks = CommentReaction(installation, repo.owner, repo.name, comment.id, "+1")
+                self.jobs.submit_reaction(thanks)
             return Outcome("recorded", detail={"rule": arg, "new": added})
-        return Outcome("ignored", detail={"reason": f"unknown command {command!r}"})
-
-    def _acknowledge(self, payload: dict[str, Any], installation: int, content: str) -> None:
-        repo = payload["repository"]
-        self.jobs.submit_reaction(
-            CommentReaction(
-                installation_id=installation,
-                owner=_owner(repo),
-                repo=_name(repo),
-                comment_id=int(payload["comment"]["id"]),
-                content=content,
-            )
-        )
+        return self._settle(claim, ignored(f"unknown command {command!r}"))
 
     def _target(
-        self, payload: dict[str, Any], installation: int, number: int, delivery: str, trigger: str
+        self,
+        repo: Repository,
+        sender: Sender | None,
+        installation: int,
+        number: int,
+        delivery: str,
+        trigger: str,
     ) -> PullRequestTarget:
-        repo = payload["repository"]
         return PullRequestTarget(
             installation_id=installation,
-            repository_id=int(repo["id"]),
-            owner=_owner(repo),
-            repo=_name(repo),
+            repository_id=repo.id,
+            owner=repo.owner,
+            repo=repo.name,
             number=number,
-            default_branch=str(repo["default_branch"]),
-            clone_url=str(repo["clone_url"]),
+            default_branch=repo.default_branch,
+            clone_url=repo.clone_url,
             trigger=trigger,
             delivery_id=delivery,
-            sender=str((payload.get("sender") or {}).get("login", "")),
+            sender=_login(sender),
         )
 
     # --- installation ----------------------------------------------------------------
 
-    def installation(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        action = str(payload["action"])
-        with self.db.session() as session:
-            inst = record_installation(
-                session, payload["installation"], action, payload.get("repositories") or []
-            )
-            detail = {"installation": inst.id, "action": action}
-        return Outcome("recorded", detail=detail)
+    def installation(self, delivery: str, payload: Payload, claim: DeliveryClaim) -> Outcome:
+        action = self._parse(Envelope, payload).action
+        event = self._parse(InstallationEvent, payload)
+        self._claim(claim)
+        active = action != "deleted"
+        self._record(event.installation, action, [(r, active) for r in event.repositories or ()])
+        return Outcome("recorded", detail={"installation": event.installation.id, "action": action})
 
-    def installation_repositories(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        installation = payload["installation"]
-        iid = int(installation["id"])
-        added = payload.get("repositories_added") or []
-        removed = payload.get("repositories_removed") or []
-        with self.db.session() as session:
-            record_installation(session, installation, "updated")
-            for repo, active in [*((r, True) for r in added), *((r, False) for r in removed)]:
-                upsert_repository(
-                    session,
-                    int(repo["id"]),
-                    str(repo["full_name"]),
-                    installation_id=iid,
-                    private=bool(repo.get("private", False)),
-                    active=active,
-                )
+    def installation_repositories(
+        self, delivery: str, payload: Payload, claim: DeliveryClaim
+    ) -> Outcome:
+        event = self._parse(InstallationRepositoriesEvent, payload)
+        self._claim(claim)
+        added, removed = event.repositories_added, event.repositories_removed
+        changes = [*((r, True) for r in added), *((r, False) for r in removed)]
+        self._record(event.installation, "updated", changes)
         return Outcome("recorded", detail={"added": len(added), "removed": len(removed)})
 
-    def ping(self, delivery: str, payload: dict[str, Any]) -> Outcome:
-        return Outcome("pong", 200, detail={"zen": payload.get("zen", "")})
+    def _record(
+        self, inst: Installation, action: str, repositories: list[tuple[InstalledRepository, bool]]
+    ) -> None:
+        """The installation, then its repositories in id order: concurrent deliveries for
+        one installation lock the same rows in the same order (bot.db's upserts)."""
+        account = inst.account or Account()
+        with self.db.session() as session:
+            record_installation(
+                session, inst.id, action, account_login=account.login,
+                account_type=account.type, repository_selection=inst.repository_selection,
+            )  # fmt: skip
+            for repo, active in sorted(repositories, key=lambda item: item[0].id):
+                upsert_repository(
+                    session, repo.id, repo.full_name,
+                    installation_id=inst.id, private=repo.private, active=active,
+                )  # fmt: skip
+
+    def ping(self, delivery: str, payload: Payload, claim: DeliveryClaim) -> Outcome:
+        zen = self._parse(Ping, payload).zen
+        return self._settle(claim, Outcome("pong", 200, detail={"zen": zen or ""}))
 
 
-def _owner(repo: Mapping[str, Any]) -> str:
-    """The owner's login, from `full_name` (authoritative; the nested owner object is not
-    sent in every event's abbreviated repository)."""
-    owner, sep, _ = str(repo["full_name"]).partition("/")
-    if not sep or not owner:
-        raise ValueError(f"repository.full_name {repo['full_name']!r} is not OWNER/NAME")
-    return owner
-
-
-def _name(repo: Mapping[str, Any]) -> str:
-    return str(repo["full_name"]).partition("/")[2] or str(repo["name"])
-
-
-def _installation_id(payload: Mapping[str, Any]) -> int | None:
-    installation = payload.get("installation")
-    if not isinstance(installation, dict) or "id" not in installation:
-        return None
-    return int(installation["id"])
+def _login(sender: Sender | None) -> str:
+    return sender.login if sender is not None else ""
 
 
 def _command(body: str) -> tuple[str, str | None] | None:
@@ -372,5 +402,9 @@ def _command(body: str) -> tuple[str, str | None] | None:
 
 
 def _number_from_external_id(external_id: str, repository_id: int) -> int | None:
-    match = re.fullmatch(rf"provenfix-{repository_id}-(\d+)-[0-9a-f]{{7,64}}", external_id)
-    return int(match[1]) if match else None
+    match = re.fullmatch(
+        rf"provenfix-{repository_id}-([1-9][0-9]{{0,9}})-[0-9a-f]{{7,64}}", external_id
+    )
+    if match is None or int(match[1]) > MAX_NUMBER:
+        return None
+    return int(match[1])

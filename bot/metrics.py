@@ -2,7 +2,11 @@
 
 Counters are Redis hashes incremented with HINCRBY; `render` reads them, and
 the job gauges straight from rq's registries, into the Prometheus text
-exposition format (version 0.0.4).
+exposition format (version 0.0.4). A refused webhook delivery counts twice: as a
+delivery (`outcome` bad_request, bad_signature, too_large) and in
+`provenfix_webhook_rejected_total` by `reason` and, for a wrong payload field,
+the `field` (its path in the payload, list indices as `*`: bounded by the models
+of bot.payloads).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from redis import Redis
 from rq import Queue
 
 DELIVERIES_KEY = "provenfix:metrics:deliveries"
+REJECTED_KEY = "provenfix:metrics:rejected"
 JOBS_KEY = "provenfix:metrics:jobs"
 DURATION_KEY = "provenfix:metrics:job_duration"
 DURATION_BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
@@ -36,6 +41,15 @@ def record_delivery(redis: Redis, event: str, outcome: str) -> None:
     """Count one webhook delivery; an event we do not handle is counted as `other`, one that
     failed verification as `unverified` (its headers are not to be trusted as labels)."""
     redis.hincrby(DELIVERIES_KEY, delivery_field(event, outcome), 1)
+
+
+def record_rejection(redis: Redis, event: str, outcome: str, reason: str, field: str = "") -> None:
+    """Count a refused delivery: as a delivery with `outcome`, and by `reason` (and `field`)."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hincrby(DELIVERIES_KEY, delivery_field(event, outcome), 1)
+    label = event if event in KNOWN_EVENTS else "other"
+    pipe.hincrby(REJECTED_KEY, _SEP.join((label, reason, field)), 1)
+    pipe.execute()
 
 
 def delivery_field(event: str, outcome: str) -> str:
@@ -69,6 +83,16 @@ def render(redis: Redis, queue: Queue) -> str:
             f"provenfix_webhook_deliveries_total{_labels(event=event, outcome=outcome)} "
             f"{deliveries[field]}"
         )
+    rejected = _hash(redis, REJECTED_KEY)
+    lines += [
+        "# HELP provenfix_webhook_rejected_total Refused webhook deliveries by event, reason "
+        "and payload field.",
+        "# TYPE provenfix_webhook_rejected_total counter",
+    ]
+    for key in sorted(rejected):
+        event, reason, field = [*key.split(_SEP), "", ""][:3]
+        labels = _labels(event=event, reason=reason, field=field)
+        lines.append(f"provenfix_webhook_rejected_total{labels} {rejected[key]}")
     lines += [
         "# HELP provenfix_jobs Jobs in the analysis queue's registries, by state.",
         "# TYPE provenfix_jobs gauge",

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import Redis
 from werkzeug.test import TestResponse
 
 EXAMPLES = (
@@ -22,6 +23,9 @@ EXAMPLES = (
 SECRET = "it's-a-secret-to-everybody"
 APP_ID = 4242
 TEST_QUEUE = "provenfix-test"
+SESSION_LOCK_KEY = "provenfix-test-session-lock"  # conftest.py's: which session owns the db
+SHA_A = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # the examples' pull request head
+SHA_B = "b" * 40
 
 
 def example(event: str, name: str) -> dict[str, Any]:
@@ -78,6 +82,34 @@ def issue_comment_event(body: str, association: str, *, on_pull_request: bool = 
             "patch_url": f"{payload['repository']['html_url']}/pull/{number}.patch",
         }
     return payload
+
+
+def our_check_run(action: str) -> dict[str, Any]:
+    """The real `check_run` example for `action`, made the App's own (its id, an
+    installation) with one pull request of the same repository: #5, SHA_A <- SHA_B."""
+    payload = example("check_run", f"{action}.payload.json")
+    payload["check_run"]["app"]["id"] = APP_ID
+    payload["installation"] = {"id": 7}
+    repo = payload["repository"]
+    side = {"repo": {"id": repo["id"], "url": repo["url"], "name": repo["name"]}}
+    payload["check_run"]["pull_requests"] = [
+        {
+            "url": f"{repo['url']}/pulls/5",
+            "id": 1,
+            "number": 5,
+            "head": {"ref": "feature", "sha": SHA_B, **side},
+            "base": {"ref": "main", "sha": SHA_A, **side},
+        }
+    ]
+    return payload
+
+
+def flush_keeping_lock(redis: Redis) -> None:
+    """Empty this session's Redis database, as the `redis` fixture does between tests."""
+    lock = redis.get(SESSION_LOCK_KEY)
+    redis.flushdb()
+    if lock is not None:
+        redis.set(SESSION_LOCK_KEY, lock, ex=3600)
 
 
 _SAMPLE = re.compile(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from app_support import Deliver, MakeApp, example, parse_prometheus, pull_request_event, sample
@@ -98,6 +101,10 @@ def test_metrics_exposition_parses_and_counts(
     deliver("pull_request", pull_request_event(), secret="wrong")
     deliver("ping", example("ping", "payload.json"))
     deliver("star", {"action": "created"})
+    bad_head = pull_request_event()
+    bad_head["pull_request"]["head"]["sha"] = "--upload-pack=touch /tmp/pwned"
+    deliver("pull_request", bad_head)
+    deliver("ping", body=b"[" * 5000 + b"]" * 5000)
     metrics.record_job(redis, "completed", 42.0)
     metrics.record_job(redis, "completed", 4000.0)
     metrics.record_job(redis, "superseded", 3.0)
@@ -108,6 +115,7 @@ def test_metrics_exposition_parses_and_counts(
     parsed = parse_prometheus(response.get_data(as_text=True))
     assert parsed["types"] == {
         "provenfix_webhook_deliveries_total": "counter",
+        "provenfix_webhook_rejected_total": "counter",
         "provenfix_jobs": "gauge",
         "provenfix_job_runs_total": "counter",
         "provenfix_job_duration_seconds": "histogram",
@@ -118,6 +126,14 @@ def test_metrics_exposition_parses_and_counts(
     assert sample(parsed, deliveries, event="unverified", outcome="bad_signature") == 1
     assert sample(parsed, deliveries, event="ping", outcome="pong") == 1
     assert sample(parsed, deliveries, event="other", outcome="ignored") == 1  # no label per name
+    assert sample(parsed, deliveries, event="pull_request", outcome="bad_request") == 1
+    rejected = "provenfix_webhook_rejected_total"
+    field = "pull_request.head.sha"
+    assert (
+        sample(parsed, rejected, event="pull_request", reason="invalid_payload", field=field) == 1
+    )
+    assert sample(parsed, rejected, event="ping", reason="json_too_deep", field="") == 1
+    assert sample(parsed, rejected, event="unverified", reason="bad_signature", field="") == 1
     assert sample(parsed, "provenfix_jobs", queue=queue.name, state="queued") == 1
     assert sample(parsed, "provenfix_jobs", queue=queue.name, state="failed") == 1
     duration = "provenfix_job_duration_seconds"
@@ -130,3 +146,86 @@ def test_metrics_exposition_parses_and_counts(
     # a second web process reads the same counters
     other = make_app().test_client().get("/metrics").get_data(as_text=True)
     assert sample(parse_prometheus(other), deliveries, event="ping", outcome="pong") == 1
+
+
+# --- concurrent deliveries for one installation ------------------------------------------
+
+
+def installation_pair(installation_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`installation.created` and `installation_repositories.added` of a new installation,
+    as GitHub sends them together, sharing one repository."""
+
+    def repo(repository_id: int) -> dict[str, Any]:
+        name = f"repo-{repository_id}"
+        return {"id": repository_id, "node_id": "x", "name": name,
+                "full_name": f"Codertocat/{name}", "private": False}  # fmt: skip
+
+    first = installation_id * 10
+    created = example("installation", "created.payload.json")
+    created["installation"]["id"] = installation_id
+    created["repositories"] = [repo(first + 1), repo(first + 2)]
+    added = example("installation_repositories", "added.payload.json")
+    added["installation"]["id"] = installation_id
+    added["repositories_added"] = [repo(first + 2), repo(first + 3)]
+    return created, added
+
+
+PAIRS = 50
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_simultaneous_installation_deliveries_never_fail(
+    backend: str,
+    request: pytest.FixtureRequest,
+    settings: BotSettings,
+    redis: Redis,
+    queue: Queue,
+) -> None:
+    """50 new installations, each announced by two deliveries at the very same moment."""
+    database: Database = request.getfixturevalue("postgres" if backend == "postgresql" else "db")
+    app = create_app(settings, redis=redis, queue=queue, db=database)
+    statuses: Counter[int] = Counter()
+
+    def deliver_at_once(barrier: threading.Barrier, event: str, payload: dict[str, Any]) -> None:
+        deliver = Deliver(app.test_client())
+        barrier.wait()
+        statuses[deliver(event, payload).status_code] += 1
+
+    for pair in range(PAIRS):
+        created, added = installation_pair(9_000_000 + pair)
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=deliver_at_once, args=(barrier, "installation", created)),
+            threading.Thread(
+                target=deliver_at_once, args=(barrier, "installation_repositories", added)
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses == {202: 2 * PAIRS}
+    with database.session() as s:
+        installations = s.scalars(select(Installation)).all()
+        assert len(installations) == PAIRS
+        assert {i.account_login for i in installations} == {"Codertocat"}
+        repos = s.scalars(select(Repository)).all()
+        assert len(repos) == 3 * PAIRS
+        assert all(r.active and r.installation_id == r.id // 10 for r in repos)
+
+
+def test_the_same_ignore_twice_at_once_is_one_rule(postgres: Database) -> None:
+    barrier = threading.Barrier(8)
+    answers: list[bool] = []
+
+    def ignore() -> None:
+        barrier.wait()
+        answers.append(postgres.ignore_rule(7, "octo/seven", "eq-none", "octocat"))
+
+    threads = [threading.Thread(target=ignore) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [False] * 7 + [True]
+    assert postgres.ignored_rules(7) == {"eq-none"}

@@ -11,29 +11,31 @@ from typing import Any
 
 import pytest
 from app_support import (
-    APP_ID,
+    SHA_A,
+    SHA_B,
     Deliver,
     MakeApp,
     example,
     issue_comment_event,
+    our_check_run,
     pull_request_event,
     sign,
 )
 from redis import Redis
 from redis.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from bot.db import Database, IgnoredRule, Installation, Repository
 from bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
+from bot.metrics import REJECTED_KEY
+from bot.payloads import GitHubHosts
 from bot.queue import is_superseded
 
 REPO_ID = 186853002  # Codertocat/Hello-World in the examples
-SHA_A = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
-SHA_B = "b" * 40
 
 
 def delivery_keys(redis: Redis) -> list[bytes]:
@@ -371,26 +373,218 @@ def test_pull_request_payload_without_required_fields_is_400(
     assert not delivery_keys(redis)  # a fixed redelivery is not taken for a duplicate
 
 
-# --- check_run ----------------------------------------------------------------------------------
+# --- payload validation: every field a handler uses, checked before anything is done -----------
 
 
-def our_check_run(action: str) -> dict[str, Any]:
-    name = f"{action}.payload.json"
-    payload = example("check_run", name)
-    payload["check_run"]["app"]["id"] = APP_ID
-    payload["installation"] = {"id": 7}
-    repo = payload["repository"]
-    side = {"repo": {"id": repo["id"], "url": repo["url"], "name": repo["name"]}}
-    payload["check_run"]["pull_requests"] = [
-        {
-            "url": f"{repo['url']}/pulls/5",
-            "id": 1,
-            "number": 5,
-            "head": {"ref": "feature", "sha": SHA_B, **side},
-            "base": {"ref": "main", "sha": SHA_A, **side},
-        }
-    ]
+def rejected(redis: Redis) -> dict[tuple[str, ...], int]:
+    raw = redis.hgetall(REJECTED_KEY)
+    return {tuple(k.decode().split("\x1f")): int(v) for k, v in raw.items()}
+
+
+def set_path(payload: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    *parents, last = path.split(".")
+    node: Any = payload
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[last] = value
     return payload
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("pull_request.head.sha", "-x"),
+        ("pull_request.head.sha", SHA_A.upper()),
+        ("pull_request.head.sha", SHA_A[:39]),
+        ("pull_request.head.sha", SHA_A + "\n"),
+        ("pull_request.base.sha", None),
+        ("pull_request.number", 0),
+        ("pull_request.number", 2**31),
+        ("pull_request.number", "2"),
+        ("pull_request.number", True),
+        ("pull_request.number", 2.0),
+        ("pull_request.base.ref", "--upload-pack=touch /tmp/pwned"),
+        ("pull_request.base.ref", "main\x1b[31m"),
+        ("pull_request.base.ref", "a..b"),
+        ("repository.default_branch", "-main"),
+        ("repository.clone_url", "https://evil.example/Codertocat/Hello-World.git"),
+        ("repository.clone_url", "https://github.com@evil.example/x.git"),
+        ("repository.clone_url", "file:///etc/passwd"),
+        ("repository.clone_url", "--upload-pack=x"),
+        ("repository.id", 2**53),
+        ("repository.id", -1),
+        ("repository.full_name", "Codertocat/.."),
+        ("installation.id", 2**63),
+        ("pull_request.updated_at", "-1"),
+        ("pull_request.state", "merged"),
+    ],
+)
+def test_a_pull_request_with_a_bad_field_is_400_and_enqueues_nothing(
+    deliver: Deliver, redis: Redis, queue: Queue, path: str, value: Any
+) -> None:
+    response = deliver("pull_request", set_path(pull_request_event(), path, value))
+    assert response.status_code == 400
+    assert response.json["error"].startswith(f"pull_request payload: {path}: ")
+    assert "\n" not in response.json["error"]
+    assert_nothing_enqueued(redis, queue)
+    assert not list(redis.scan_iter("provenfix:pr:*"))
+    assert rejected(redis) == {("pull_request", "invalid_payload", path): 1}
+
+
+def test_numbers_json_cannot_hold_are_400(deliver: Deliver, redis: Redis, queue: Queue) -> None:
+    body = json.dumps(set_path(pull_request_event(), "pull_request.number", "@@")).encode()
+    for raw in (b"1e400", b"18446744073709551616", b"NaN", b"-0", b"1" + b"0" * 5000):
+        response = deliver("pull_request", body=body.replace(b'"@@"', raw))
+        assert response.status_code == 400, raw
+        assert "pull_request.number" in response.json["error"] or "JSON" in response.json["error"]
+    assert_nothing_enqueued(redis, queue)
+
+
+def test_clone_urls_take_the_configured_hosts_scheme(deliver: Deliver, queue: Queue) -> None:
+    payload = pull_request_event()
+    payload["repository"]["clone_url"] = "http://GitHub.com/Codertocat/Hello-World.git"
+    assert deliver("pull_request", payload).json["outcome"] == "enqueued"
+    (job,) = queue.jobs
+    assert job.args[0].clone_url == "https://github.com/Codertocat/Hello-World.git"
+
+
+def test_enterprise_server_payloads_name_its_host(make_app: MakeApp, queue: Queue) -> None:
+    deliver = Deliver(make_app(github_api_url="https://ghe.example.com/api/v3").test_client())
+    payload = pull_request_event()
+    assert deliver("pull_request", payload).status_code == 400  # github.com is not this App's
+    payload["repository"]["clone_url"] = "https://ghe.example.com/Codertocat/Hello-World.git"
+    assert deliver("pull_request", payload).json["outcome"] == "enqueued"
+    assert queue.jobs[0].args[0].clone_url == payload["repository"]["clone_url"]
+
+
+@pytest.mark.parametrize(
+    ("api_url", "web_url"),
+    [
+        ("https://api.github.com", "https://github.com"),
+        ("https://ghe.example.com/api/v3/", "https://ghe.example.com"),
+        ("https://api.acme.ghe.com", "https://acme.ghe.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+    ],
+)
+def test_the_web_host_comes_from_the_api_url(api_url: str, web_url: str) -> None:
+    hosts = GitHubHosts.from_api_url(api_url)
+    assert hosts.web_url == web_url
+    assert hosts.clone_url(f"{web_url}/o/r.git") == f"{web_url}/o/r.git"
+    assert hosts.clone_url(f"{web_url}.evil.example/o/r.git") is None
+
+
+def test_ignored_actions_and_other_apps_are_not_refused_for_fields_never_read(
+    deliver: Deliver, queue: Queue
+) -> None:
+    labeled = set_path(pull_request_event("labeled"), "pull_request.head.sha", None)
+    assert deliver("pull_request", labeled).json["outcome"] == "ignored"
+    other_app = example("check_run", "rerequested.payload.json")  # app id 2
+    other_app["check_run"]["pull_requests"] = [{"number": "not ours to read"}]
+    assert deliver("check_run", other_app).json["outcome"] == "ignored"
+    chatter = issue_comment_event("LGTM", "NONE")
+    chatter["comment"]["id"] = "not read either"
+    assert deliver("issue_comment", chatter).json["outcome"] == "ignored"
+    assert queue.count == 0
+
+
+def test_a_command_with_a_bad_comment_id_enqueues_nothing_on_any_delivery(
+    deliver: Deliver, redis: Redis, queue: Queue
+) -> None:
+    payload = issue_comment_event("/provenfix analyze", "OWNER")
+    payload["comment"]["id"] = "12"
+    for _ in range(3):  # GitHub redelivers a failed delivery
+        response = deliver("issue_comment", payload, delivery="bad-comment")
+        assert response.status_code == 400
+        assert "comment.id" in response.json["error"]
+    assert_nothing_enqueued(redis, queue)
+
+
+def test_a_bad_second_pull_request_enqueues_not_even_the_first(
+    deliver: Deliver, redis: Redis, queue: Queue
+) -> None:
+    payload = our_check_run("rerequested")
+    (pull,) = payload["check_run"]["pull_requests"]
+    payload["check_run"]["pull_requests"].append(json.loads(json.dumps(pull)))
+    payload["check_run"]["pull_requests"][1]["head"]["sha"] = "--upload-pack=x"
+    response = deliver("check_run", payload)
+    assert response.status_code == 400
+    assert "check_run.pull_requests.1.head.sha" in response.json["error"]
+    assert_nothing_enqueued(redis, queue)
+    assert rejected(redis) == {
+        ("check_run", "invalid_payload", "check_run.pull_requests.*.head.sha"): 1
+    }
+
+
+def test_a_fork_check_run_external_id_is_bounded(deliver: Deliver, queue: Queue) -> None:
+    payload = our_check_run("rerequested")
+    payload["check_run"]["pull_requests"] = []
+    repo_id = payload["repository"]["id"]
+    payload["check_run"]["external_id"] = f"provenfix-{repo_id}-{2**40}-{SHA_B}"
+    assert deliver("check_run", payload).json["outcome"] == "ignored"
+    assert queue.count == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 1000 + b"]" * 1000, "json_too_deep"),
+        (b'{"a":' * 65 + b"1" + b"}" * 65, "json_too_deep"),
+        (b"[" * 100_000 + b"]" * 100_000, "json_too_deep"),
+        (b"{", "invalid_json"),
+        (b"[]", "not_an_object"),
+    ],
+    ids=["1000-deep", "65-deep", "100000-deep", "truncated", "array"],
+)
+def test_malformed_json_is_a_counted_json_400(
+    deliver: Deliver, redis: Redis, queue: Queue, body: bytes, reason: str
+) -> None:
+    response = deliver("ping", body=body)
+    assert response.status_code == 400 and response.mimetype == "application/json"
+    assert rejected(redis) == {("ping", reason, ""): 1}
+    assert_nothing_enqueued(redis, queue)
+
+
+def test_64_levels_are_accepted(deliver: Deliver) -> None:
+    body = b'{"zen": "z", "x":' + b"[" * 62 + b"]" * 62 + b"}"
+    assert deliver("ping", body=body).json["outcome"] == "pong"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-GitHub-Event": "Pull Request"}, {"X-GitHub-Delivery": "x" * 200}],
+)
+def test_malformed_event_headers_are_400(
+    deliver: Deliver, redis: Redis, headers: dict[str, str]
+) -> None:
+    response = deliver("ping", example("ping", "payload.json"), headers=headers)
+    assert response.status_code == 400
+    assert list(rejected(redis)) == [("unverified", "invalid_header", "")]
+
+
+def test_flask_answers_are_json_too(client: Any) -> None:
+    for response in (client.get("/webhook"), client.get("/nowhere")):
+        assert response.status_code in (404, 405)
+        assert response.mimetype == "application/json" and response.json["error"]
+
+
+def test_installation_with_the_database_down_is_503_and_forgotten(
+    settings: Any, redis: Redis, queue: Queue, closed_port: int
+) -> None:
+    from bot.webapp import create_app
+
+    down = Database(
+        f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/test",
+        connect_args={"connect_timeout": 1},
+    )
+    app = create_app(settings, redis=redis, queue=queue, db=down)
+    payload = example("installation", "created.payload.json")
+    response = Deliver(app.test_client())("installation", payload, delivery="db-down")
+    assert response.status_code == 503
+    assert response.json == {"error": "database unavailable, redeliver later"}
+    assert not delivery_keys(redis)  # GitHub's redelivery will be handled
+
+
+# --- check_run ----------------------------------------------------------------------------------
 
 
 def test_check_run_rerequested_runs_again(deliver: Deliver, queue: Queue, redis: Redis) -> None:
@@ -629,6 +823,47 @@ def test_healthz_up(client: Any) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok", "failed": [], "redis": "ok", "database": "ok"}
+
+
+def test_healthz_reports_workers_on_request_without_failing(
+    client: Any, redis: Redis, queue: Queue
+) -> None:
+    """A web-only check never flaps with the workers: they are reported, not required."""
+    response = client.get("/healthz?workers=1")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ok",
+        "failed": [],
+        "redis": "ok",
+        "database": "ok",
+        "workers": {"registered": 0, "seen": 0, "busy": 0, "last_heartbeat": None},
+        "degraded": ["workers"],
+    }
+    worker = Worker([queue], connection=redis)
+    worker.register_birth()
+    workers = client.get("/healthz?workers=1").json
+    assert workers["workers"] | {"last_heartbeat": None} == {
+        "registered": 1,
+        "seen": 1,
+        "busy": 0,
+        "last_heartbeat": None,
+    }
+    assert workers["degraded"] == [] and workers["workers"]["last_heartbeat"]
+    # silent for more than a minute (killed, hung): registered until its key expires
+    redis.hset(worker.key, "last_heartbeat", "2020-01-01T00:00:00.000000Z")
+    silent = client.get("/healthz?workers=1")
+    assert silent.status_code == 200 and silent.json["status"] == "ok"
+    assert (silent.json["workers"]["registered"], silent.json["workers"]["seen"]) == (1, 0)
+    assert silent.json["degraded"] == ["workers"]
+    assert silent.json["workers"]["last_heartbeat"].startswith("2020-01-01T00:00:00")
+    worker.register_death()
+    assert client.get("/healthz?workers=1").json["workers"]["registered"] == 0
+    assert client.get("/healthz").json == {
+        "status": "ok",
+        "failed": [],
+        "redis": "ok",
+        "database": "ok",
+    }
 
 
 @pytest.fixture
