@@ -129,7 +129,9 @@ class ActionRun:
 
     def _analyze(self, event: PullRequestEvent) -> int:
         options, console = self.options, self.console
-        ensure_commits(options.repo_path, event, self.token, log=console.info)
+        ensure_commits(
+            options.repo_path, event, self.token, log=console.info, server_url=options.server_url
+        )
         config = load_pipeline_config(
             pipeline_environment(self.env, self.token),
             pipeline_flags(options),

@@ -42,7 +42,15 @@ from rq.job import Job
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import ProvenFix
-from bot.git_remote import auth_environment, can_push, git_failure, token_text
+from bot.git_remote import (
+    GitOrigin,
+    can_push,
+    checked_ref,
+    checked_sha,
+    git_environment,
+    git_failure,
+    token_text,
+)
 from bot.github_api import github_errors
 from bot.job_context import CONTEXT, JobContext
 from bot.job_errors import JobFailed, classify_failure
@@ -90,6 +98,10 @@ class _Apply:
         self.context = context
         self.job = job
         self.token = ""
+        # checked before any git command sees them (bot.git_remote)
+        self.origin = GitOrigin.for_github(context.settings.github_api_url)
+        self.clone_url = self.origin.check(request.clone_url)
+        checked_sha(request.head_sha, "head")
 
     def run(self) -> dict[str, Any]:
         request = self.request
@@ -108,6 +120,7 @@ class _Apply:
             author, association = pull.user.login, str(pull.raw_data.get("author_association"))
         if state != "open":
             return self._note(repo, "The pull request is closed: nothing was applied.", "closed")
+        head_ref = checked_ref(head_ref, "head branch")
         if head_sha != request.head_sha:
             return self._note(
                 repo,
@@ -191,14 +204,14 @@ class _Apply:
 
     def _commit_and_push(self, fixes: list[ProvenFix], head_ref: str, dest: Path) -> Applied | None:
         request = self.request
-        env = auth_environment(self.token)
+        env = git_environment(self.token, self.origin)
         dest.mkdir(parents=True)
         repo = git.Repo.init(dest)
         with repo:
-            repo.git.remote("add", "origin", request.clone_url)
+            repo.git.remote("add", "--", "origin", self.clone_url)
             try:
                 repo.git.fetch(
-                    "--no-tags", "--quiet", "--depth=1", "origin",
+                    "--no-tags", "--quiet", "--depth=1", "--", "origin",
                     f"+refs/heads/{head_ref}:refs/remotes/origin/{head_ref}",
                     env=env,
                 )  # fmt: skip
@@ -229,7 +242,7 @@ class _Apply:
                 repo.git.push(
                     "--quiet", "--no-verify",
                     f"--force-with-lease=refs/heads/{head_ref}:{request.head_sha}",
-                    "origin", f"HEAD:refs/heads/{head_ref}",
+                    "--", "origin", f"HEAD:refs/heads/{head_ref}",
                     env=env,
                 )  # fmt: skip
             except git.GitCommandError as exc:
@@ -240,7 +253,7 @@ class _Apply:
         return Applied(str(sha), tuple(chosen), tuple(left_out))
 
     def _git_failure(self, exc: git.GitCommandError, doing: str) -> Exception:
-        return git_failure(exc, f"git {doing} to {self.request.clone_url}", self.token)
+        return git_failure(exc, f"git {doing} to {self.clone_url}", self.token)
 
     # --- the check run -----------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -352,35 +351,41 @@ class GitHubApp:
             {str(k): str(v) for k, v in dict(granted).items()},
         )
 
-    def app_slug(self) -> str:
-        """The app's slug (GET /app); its comments are written by `<slug>[bot]`."""
+    def app_slug(self, *, timeout_s: float | None = None) -> str:
+        """The app's slug (GET /app); its comments are written by `<slug>[bot]`.
+
+        With `timeout_s`: one attempt, no retries, answered within that time or a
+        GitHubError (a worker's start-up must not wait out the retry policy)."""
+        if timeout_s is None:
+            with github_errors():
+                return str(self._integration.get_app().slug)
+        headers = {
+            "Authorization": f"Bearer {self._integration.auth.create_jwt()}",
+            "Accept": "application/vnd.github+json",
+            "User-Agent": USER_AGENT,
+        }
+        try:
+            response = requests.get(f"{self.base_url}/app", headers=headers, timeout=timeout_s)
+            data = response.json() if response.status_code == 200 else {}
+        except (requests.RequestException, ValueError) as exc:
+            raise translate(exc) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("slug"), str):
+            raise GitHubError(
+                f"GET /app answered {response.status_code}", status=response.status_code
+            )
+        return str(data["slug"])
+
+    def app_request(
+        self, method: str, path: str, *, parameters: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Any]:
+        """(headers, JSON) of a request authenticated as the App itself (its JWT), e.g.
+        `GET /app/hook/deliveries`; retried like every other request."""
         with github_errors():
-            return str(self._integration.get_app().slug)
+            headers, data = self._integration.requester.requestJsonAndCheck(
+                method, path, parameters=dict(parameters) if parameters else None
+            )
+        return dict(headers), data
 
 
 def bot_login(app_slug: str) -> str:
     return f"{app_slug}[bot]"
-
-
-class BotIdentity:
-    """The App's bot account, `<slug>[bot]`, read with `GET /app` once per process: the
-    author of every comment the App writes, so the publisher can tell its own comments
-    from anyone else's without guessing."""
-
-    def __init__(self, app: GitHubApp) -> None:
-        self._app = app
-        self._login: str | None = None
-        self._lock = threading.Lock()
-
-    def login(self) -> str:
-        with self._lock:
-            if self._login is None:
-                self._login = bot_login(self._app.app_slug())
-            return self._login
-
-    def prefetch(self) -> None:
-        """Read it now (at start-up); when GitHub does not answer, the first job reads it."""
-        try:
-            self.login()
-        except GitHubError as exc:
-            logger.warning("GET /app failed at start-up (%s); retried at the first job", exc)

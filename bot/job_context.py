@@ -7,15 +7,17 @@ the database and the pipeline source.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from github import Github
 
 from bot.db import Database
+from bot.github_api import GitHubError, bot_login
 from bot.job_errors import classify_failure
 from bot.job_requests import JobRequest
 from bot.publish import PublishOptions, PublishResult
@@ -25,8 +27,11 @@ from jobs.report import Report
 from jobs.settings import AnalysisSettings
 
 if TYPE_CHECKING:
-    from bot.github_api import BotIdentity
     from jobs.pipeline import AnalysisRequest
+
+log = logging.getLogger("provenfix.worker")
+
+PREFETCH_TIMEOUT_S = 3.0  # the App's slug at start-up: one quick try, else the first job reads it
 
 
 class GitHubAppLike(Protocol):
@@ -51,6 +56,19 @@ class PublisherLike(Protocol):
 PublisherFactory = Callable[[Github, JobRequest, PublishOptions], PublisherLike]
 
 
+class AppApi(Protocol):
+    """Requests authenticated as the App itself (bot.github_api.GitHubApp): what the
+    delivery sweeper (bot.sweeper) needs."""
+
+    def app_request(
+        self, method: str, path: str, *, parameters: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Any]: ...
+
+
+class SlugSource(Protocol):
+    def app_slug(self, *, timeout_s: float | None = None) -> str: ...
+
+
 class PipelineLike(Protocol):
     def run(self, request: AnalysisRequest) -> Report: ...
 
@@ -71,6 +89,7 @@ class JobContext:
     database: Database
     pipelines: PipelineSource
     progress_interval_s: float = 2.0  # within one stage, at most one check-run update this often
+    app_api: AppApi | None = None  # None: no delivery sweeps (a test's context)
 
 
 class ContextSlot:
@@ -109,6 +128,34 @@ def installed_context(context: JobContext) -> Iterator[JobContext]:
         CONTEXT.install(None)
 
 
+class BotIdentity:
+    """The App's bot account, `<slug>[bot]`, read with `GET /app` once per process: the
+    author of every comment the App writes, so the publisher can tell its own comments
+    from anyone else's without guessing."""
+
+    def __init__(self, app: SlugSource) -> None:
+        self._app = app
+        self._login: str | None = None
+        self._lock = threading.Lock()
+
+    def login(self) -> str:
+        with self._lock:
+            if self._login is None:
+                self._login = bot_login(self._app.app_slug())
+            return self._login
+
+    def prefetch(self, *, timeout_s: float = PREFETCH_TIMEOUT_S) -> None:
+        """Read it now with one quick request (start-up does not wait for GitHub); when
+        GitHub does not answer in time, the first job reads it."""
+        try:
+            slug = self._app.app_slug(timeout_s=timeout_s)
+        except GitHubError as exc:
+            log.warning("GET /app failed at start-up (%s); the first job reads it", exc)
+            return
+        with self._lock:
+            self._login = bot_login(slug)
+
+
 class AppPublishers:
     """The App's publisher per job: our own earlier comments are recognised by the App's
     login (GET /app, read once per worker process)."""
@@ -141,7 +188,7 @@ def context_from_settings(
     """The production context: the GitHub App, the real publisher and pipelines (the code
     model opened once, loaded by the first job that needs it), the database (its tables
     created). `provenfix worker` builds it, after checking that the sandbox can run."""
-    from bot.github_api import BotIdentity, GitHubApp
+    from bot.github_api import GitHubApp
     from jobs.factory import PipelineFactory
 
     try:
@@ -153,7 +200,7 @@ def context_from_settings(
             f"{exc}: check PROVENFIX_PRIVATE_KEY(_PATH); use the .pem file GitHub generated"
         ) from None
     identity = BotIdentity(app)
-    identity.prefetch()  # GET /app once per worker process, at start-up
+    identity.prefetch()  # GET /app once per worker process, at start-up, never waiting long
     database = Database(settings.database_url)
     database.create_all()
     return JobContext(
@@ -162,4 +209,5 @@ def context_from_settings(
         publisher=AppPublishers(identity),
         database=database,
         pipelines=pipelines if pipelines is not None else PipelineFactory(settings.pipeline),
+        app_api=app,
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import requests
 from github import GithubException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from urllib3.exceptions import MaxRetryError
 
 from bot.github_api import GitHubError, GitHubUnavailable, RateLimited, redact, translate
@@ -43,6 +45,8 @@ def classify_failure(exc: BaseException, doing: str) -> Exception:
     TransientError, JobFailed and Superseded come back unchanged."""
     if isinstance(exc, TransientError | JobFailed | Superseded):
         return exc
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):  # an outage: worth a retry
+        return TransientError(redact(f"{doing}: Redis unavailable: {exc}"))
     github_or_network = (
         GitHubError,
         GithubException,

@@ -18,10 +18,12 @@ the head is stale and makes it the pull request's current one in one atomic step
 (`TRACK_SCRIPT`), then enqueues the job with rq's own unique enqueue.
 
 Retries: transient GitHub and network errors (`TransientError`, raised by the
-job) are retried by rq with `Retry(max=3, interval=[10, 30, 60])`; anything
+job) are retried by rq with `Retry(max=3, interval=[10, 30, 60])`, and so is a
+job whose worker died under it (rq's `AbandonedJobError`, bot.worker); anything
 else goes straight to the FailedJobRegistry, with a one-line reason in
-`job.meta["reason"]` and the exception as the job's failure. Retry intervals
-need a worker started with the scheduler (`provenfix worker` does that).
+`job.meta["reason"]` and the exception as the job's failure. An abandoned job
+with no retry left has its check run and row completed by bot.janitor. Retry
+intervals need a worker started with the scheduler (`provenfix worker` does that).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.callbacks import Callback
-from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
+from rq.exceptions import AbandonedJobError, DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from bot import metrics
@@ -56,6 +58,7 @@ RESOLVE_FUNC = "bot.rq_jobs.resolve_and_analyze"
 REACT_FUNC = "bot.rq_jobs.react_to_comment"
 APPLY_FUNC = "bot.apply_fixes.apply_proven_fixes"
 FAILURE_CALLBACK = "bot.queue.on_job_failure"
+ABANDONED_REASON = "the worker running this job stopped (killed or lost)"
 RETRY_INTERVALS = (10, 30, 60)
 RESULT_TTL_S = 24 * 3600  # a finished job keeps its id taken: the same head is not re-run
 FAILURE_TTL_S = 7 * 24 * 3600
@@ -281,30 +284,13 @@ class AnalysisQueue:
 
     def submit_resolve(self, target: PullRequestTarget) -> str:
         """Enqueue a small job that looks the pull request's head up, then submits it."""
-        job = self.queue.enqueue_call(
-            self.resolve_func,
-            args=(target,),
-            timeout=120,
-            result_ttl=3600,
-            failure_ttl=FAILURE_TTL_S,
-            description=f"resolve {target.owner}/{target.repo}#{target.number}",
-            retry=RETRY,
-            on_failure=ON_FAILURE,
-        )
-        return job.id
+        description = f"resolve {target.owner}/{target.repo}#{target.number}"
+        return enqueue_small(self.queue, self.resolve_func, target, 120, description).id
 
     def submit_reaction(self, reaction: CommentReaction) -> str:
-        job = self.queue.enqueue_call(
-            REACT_FUNC,
-            args=(reaction,),
-            timeout=60,
-            result_ttl=3600,
-            failure_ttl=FAILURE_TTL_S,
-            description=f"react {reaction.content} on {reaction.owner}/{reaction.repo} comment",
-            retry=RETRY,
-            on_failure=ON_FAILURE,
-        )
-        return job.id
+        where = f"{reaction.owner}/{reaction.repo}"
+        description = f"react {reaction.content} on {where} comment"
+        return enqueue_small(self.queue, REACT_FUNC, reaction, 60, description).id
 
     def submit_apply(self, request: ApplyRequest) -> Submitted:
         """Enqueue "apply the proven fixes of this head"; a second click while one is waiting
@@ -317,19 +303,10 @@ class AnalysisQueue:
             if job.get_status(refresh=True) in _ALIVE:
                 return Submitted("duplicate", request.job_id)
             job.delete()
+        where = f"{request.full_name}#{request.number}@{request.head_sha[:10]}"
         try:
-            self.queue.enqueue_call(
-                APPLY_FUNC,
-                args=(request,),
-                timeout=600,
-                result_ttl=3600,
-                failure_ttl=FAILURE_TTL_S,
-                job_id=request.job_id,
-                description=f"apply fixes {request.full_name}#{request.number}"
-                f"@{request.head_sha[:10]}",
-                retry=RETRY,
-                on_failure=ON_FAILURE,
-                unique=True,
+            enqueue_small(
+                self.queue, APPLY_FUNC, request, 600, f"apply fixes {where}", job_id=request.job_id
             )
         except DuplicateJobError:
             return Submitted("duplicate", request.job_id)
@@ -349,11 +326,13 @@ class AnalysisQueue:
         self._cancel_waiting(job_id)
 
     def _cancel_waiting(self, job_id: str) -> None:
+        """Cancel a waiting job; one waiting for a retry with a check run runs instead: it
+        sees that it was superseded and marks the check run cancelled."""
         try:
             job = Job.fetch(job_id, connection=self.redis)
         except NoSuchJobError:
             return
-        if job.get_status(refresh=True) in _WAITING:
+        if job.get_status(refresh=True) in _WAITING and "check_run_id" not in job.meta:
             with contextlib.suppress(InvalidJobOperation):  # cancelled meanwhile
                 job.cancel()
 
@@ -381,14 +360,48 @@ def on_job_failure(
     exc: BaseException | None,
     tb: TracebackType | None,
 ) -> None:
-    """rq failure callback: only transient errors are retried; keep a readable reason."""
+    """rq failure callback: only transient errors and abandoned jobs (their worker died:
+    rq's registry cleanup calls this, in any process) are retried; keep a readable reason."""
     transient = isinstance(exc, TransientError)
-    if not transient:
+    abandoned = isinstance(exc, AbandonedJobError)
+    if not transient and not abandoned:
         job.retries_left = 0
     reason = f"{exc_type.__name__ if exc_type else 'Error'}: {exc}".strip()
+    if abandoned:
+        reason = ABANDONED_REASON
     job.meta["reason"] = reason.splitlines()[0][:500] if reason else "unknown error"
-    job.meta["transient"] = transient
+    job.meta["transient"] = transient or abandoned
     save_meta(job)
+    if abandoned and not job.retries_left:
+        from bot.janitor import request_finish  # the web process runs this callback too, rarely
+
+        request_finish(job, ABANDONED_REASON)
+
+
+def enqueue_small(
+    queue: Queue,
+    func: str,
+    arg: object,
+    timeout: int,
+    description: str,
+    *,
+    job_id: str | None = None,
+    callback: bool = True,
+) -> Job:
+    """Enqueue a short job (retried like an analysis); with `job_id`, unique
+    (DuplicateJobError when it exists). A tuple `arg` is the argument list."""
+    return queue.enqueue_call(
+        func,
+        args=arg if isinstance(arg, tuple) else (arg,),
+        timeout=timeout,
+        result_ttl=3600,
+        failure_ttl=FAILURE_TTL_S,
+        job_id=job_id,
+        description=description,
+        retry=RETRY,
+        on_failure=ON_FAILURE if callback else None,
+        unique=job_id is not None,
+    )
 
 
 def save_meta(job: Job) -> None:

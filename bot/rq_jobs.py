@@ -7,8 +7,9 @@
    the repository's DEFAULT branch through the contents API (a broken file is
    reported in the check run and the defaults are used); rules the repository
    ignored with `/provenfix ignore` are added to the disabled rules;
-3. start the check run (a retry reuses the one its first attempt started) and
-   record the run in the database (bot.run_records);
+3. start the check run (a retry reuses the one an earlier attempt started: from
+   the job's meta, or, when that attempt died before saving its id, found on the
+   head by its external id) and record the run in the database (bot.run_records);
 4. fetch the pull request head (`refs/pull/N/head`) and the base into an empty
    repository over HTTPS (bot.git_remote: the token travels in the environment of
    those git commands only, never on disk, in a URL, a log or an error message);
@@ -32,6 +33,8 @@ The job's context (GitHub App, publisher, database, pipeline) is bot.job_context
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import tempfile
 import time
 from dataclasses import replace
@@ -40,11 +43,12 @@ from typing import Any
 
 from github import Github, GithubException, UnknownObjectException
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.job import Job
 
 from bot import metrics
-from bot.git_remote import can_push, fetch_pull_request, token_text
+from bot.git_remote import GitOrigin, can_push, checked_sha, fetch_pull_request, token_text
 from bot.github_api import NotFound, redact, translate
 from bot.job_context import CONTEXT, JobContext, PublisherLike
 from bot.job_errors import JobFailed, classify_failure
@@ -149,8 +153,11 @@ class _Analysis:
 
     def run(self) -> dict[str, Any]:
         request = self.request
-        if is_superseded(self.redis, self.job.id):
-            return self._superseded(before_start=True)
+        if self._is_superseded():
+            if self.check_run_id is None:
+                return self._superseded(before_start=True)
+            self._reopen_publisher()  # an earlier attempt's check run: cancel it
+            return self._superseded(before_start=False)
         try:
             return self._run()
         except Superseded:
@@ -166,6 +173,7 @@ class _Analysis:
 
     def _run(self) -> dict[str, Any]:
         request, context = self.request, self.context
+        checked_sha(request.head_sha, "head")  # it goes into API paths before git sees it
         try:
             granted = context.github.installation_token(request.installation_id)
             self.token = token_text(granted)
@@ -173,31 +181,42 @@ class _Analysis:
         except Exception as exc:
             doing = f"authenticating as installation {request.installation_id}"
             raise classify_failure(exc, doing) from exc
+        origin = GitOrigin.for_github(context.settings.github_api_url)
+        earlier_attempts = int(self.job.meta.get("attempts", 0))
+        self.job.meta["attempts"] = earlier_attempts + 1
+        save_meta(self.job)
         settings, config_errors = self._repo_settings(client)
         publishing = PublishOptions(settings.max_suggestions, apply_action=can_push(granted))
         publisher = self.publisher = context.publisher(client, request, publishing)
         if self.check_run_id is None:
             try:
-                self.check_run_id = int(publisher.start())
+                if earlier_attempts:
+                    self.check_run_id = find_check_run(client, request, self.job.id)
+                if self.check_run_id is None:
+                    self.check_run_id = int(publisher.start())
             except Exception as exc:
                 raise classify_failure(exc, "starting the check run") from exc
             self.job.meta["check_run_id"] = self.check_run_id
             save_meta(self.job)
         self._record_start()
-        scratch_parent = context.settings.work_dir
-        if scratch_parent is not None:
-            scratch_parent.mkdir(parents=True, exist_ok=True)
+        scratch_parent = context.settings.work_dir or Path(tempfile.gettempdir())
+        scratch_parent.mkdir(parents=True, exist_ok=True)
+        prefix = f"provenfix-job-{re.sub(r'[^A-Za-z0-9-]', '_', self.job.id)[:120]}-"
+        for leftover in scratch_parent.glob(f"{prefix}*"):  # of an attempt killed before this
+            shutil.rmtree(leftover, ignore_errors=True)
         # Until the block ends the sender is the client's only user; its exit (an exception
         # drops the text still waiting) waits for the update in flight, so none can land
         # after the check run is completed below or failed by run().
         self.updates = ProgressSender(publisher, self.check_run_id, label=self.job.id)
         with (
             self.updates,
-            tempfile.TemporaryDirectory(prefix="provenfix-job-", dir=scratch_parent) as scratch,
+            tempfile.TemporaryDirectory(prefix=prefix, dir=scratch_parent) as scratch,
         ):
             where = f"{request.full_name}#{request.number} at {request.head_sha[:10]}"
             self._progress(ProgressEvent(Stage.FETCH, where))
-            repo_path = fetch_pull_request(request, self.token, Path(scratch) / "repo")
+            repo_path = fetch_pull_request(
+                request, self.token, Path(scratch) / "repo", origin=origin
+            )
             self._check_superseded()
             pipeline = context.pipelines.pipeline(settings, self._progress)
             report = pipeline.run(
@@ -222,6 +241,15 @@ class _Analysis:
             "proven": report.suggestions_validated,
             "duration_s": round(duration, 3),
         }
+
+    def _reopen_publisher(self) -> None:
+        request = self.request
+        try:
+            client = self.context.github.installation_client(request.installation_id)
+            self.publisher = self.context.publisher(client, request, PublishOptions())
+        except Exception:
+            cancel = (self.job.id, self.check_run_id)
+            log.warning("%s: could not cancel check run %s", *cancel, exc_info=True)
 
     def _record_start(self) -> None:
         first_attempt = self.records.row_id is None
@@ -248,8 +276,15 @@ class _Analysis:
 
     # --- progress and superseding ------------------------------------------------------
 
+    def _is_superseded(self) -> bool:
+        try:
+            return is_superseded(self.redis, self.job.id)
+        except RedisError as exc:  # superseding saves work; Redis down must not fail the job
+            log.warning("%s: could not check for a newer push: %s", self.job.id, exc)
+            return False
+
     def _check_superseded(self) -> None:
-        if is_superseded(self.redis, self.job.id):
+        if self._is_superseded():
             raise Superseded(self.job.id)
 
     def _progress(self, event: ProgressEvent) -> None:
@@ -309,6 +344,20 @@ class _Analysis:
 
 
 # --- GitHub reads -----------------------------------------------------------------------------
+
+
+def find_check_run(client: Github, request: JobRequest, job_id: str) -> int | None:
+    """The check run an earlier attempt of `job_id` started on the head and left in
+    progress (its external id is the job id), if any."""
+    path = f"/repos/{request.full_name}/commits/{request.head_sha}/check-runs"
+    _, data = client.requester.requestJsonAndCheck(
+        "GET", path, parameters={"filter": "all", "per_page": 100}
+    )
+    runs = data.get("check_runs", []) if isinstance(data, dict) else []
+    for run in runs:
+        if run.get("external_id") == job_id and run.get("status") != "completed":
+            return int(run["id"])
+    return None
 
 
 def read_repo_config(client: Github, full_name: str, ref: str) -> str | None:

@@ -4,8 +4,9 @@ The job function is the real `bot.rq_jobs.analyze_pull_request`; what it talks t
 is replaced through its JobContext: a GitHub App and client that answer from
 memory, a publisher that writes what it was asked to do to a file (the work
 horse is another process), and a pipeline that returns a fixed report. The
-repository is real and fetched with git. tests/app/test_end_to_end.py runs the
-real publisher and pipeline against the GitHub stand-in.
+repository is real and fetched with git over HTTP from the GitHub stand-in (the
+job fetches from the configured GitHub's host only), with a token it issued.
+tests/app/test_end_to_end.py runs the real publisher and pipeline against it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from app_support import Deliver, MakeApp, pull_request_event
 from github import GithubException, UnknownObjectException
+from github_standin import GitHubStandIn
 from redis import Redis
 from repo_support import GitRepo, MakeRepo
 from rq import Queue, Worker, get_current_job
@@ -30,19 +32,18 @@ from sqlalchemy import select
 
 from bot import metrics
 from bot.db import Database, Run
+from bot.git_remote import token_text
+from bot.github_api import GitHubApp
 from bot.job_context import JobContext, installed_context
 from bot.job_requests import JobRequest, PullRequestTarget
 from bot.publish import PublishOptions
-from bot.queue import AnalysisQueue, TransientError
+from bot.queue import AnalysisQueue, TransientError, save_meta
 from bot.settings import BotSettings
 from jobs.errors import ToolFailure
 from jobs.pipeline import AnalysisRequest
 from jobs.progress import Progress, ProgressEvent, Stage
 from jobs.report import Report, ToolInfo
 from jobs.settings import AnalysisSettings
-
-TOKEN = "ghs_" + "T0ken" * 8
-
 
 # --- fixture job functions (run in the work horse) -------------------------------------------
 
@@ -63,7 +64,7 @@ def work(queue: Queue) -> None:
     Worker([queue], connection=queue.connection).work(burst=True)
 
 
-def request_for(repo: GitRepo, head: str, base: str, *, number: int = 2) -> JobRequest:
+def request_for(clone_url: str, head: str, base: str, *, number: int = 2) -> JobRequest:
     return JobRequest(
         installation_id=77,
         repository_id=555,
@@ -74,7 +75,7 @@ def request_for(repo: GitRepo, head: str, base: str, *, number: int = 2) -> JobR
         base_sha=base,
         base_ref="main",
         default_branch="main",
-        clone_url=str(repo.path),
+        clone_url=clone_url,
         trigger="pull_request.opened",
         updated_at="2026-01-01T00:00:00Z",
     )
@@ -182,6 +183,7 @@ class FakePublisher:
 class FakeGitHub:
     """GitHubApp and the installation client's few calls, from memory."""
 
+    token: str
     config: str | None = None
     pull: dict[str, Any] = field(default_factory=dict)
     token_error: Exception | None = None
@@ -189,7 +191,7 @@ class FakeGitHub:
     def installation_token(self, installation_id: int) -> Any:
         if self.token_error is not None:
             raise self.token_error
-        return SimpleNamespace(token=TOKEN)
+        return SimpleNamespace(token=self.token)
 
     def installation_client(self, installation_id: int) -> Any:
         return self
@@ -268,16 +270,25 @@ class Harness:
     base: str
     head: str
     pipeline_options: dict[str, Any]  # FakePipeline's wait_for / error, set before work()
+    clone_url: str  # the repository on the stand-in (git over HTTP)
 
 
 @pytest.fixture
 def harness(
-    settings: BotSettings, db: Database, make_repo: MakeRepo, tmp_path: Path, redis_url: str
+    settings: BotSettings,
+    db: Database,
+    make_repo: MakeRepo,
+    tmp_path: Path,
+    redis_url: str,
+    github_standin: GitHubStandIn,
+    github_app: GitHubApp,
 ) -> Iterator[Harness]:
     repo = make_repo({"shop.py": "x = 1\n"}, {"shop.py": "x = 2\n"})
     repo.git("update-ref", "refs/pull/2/head", "pr")
+    github_standin.add_repo("octo", "shop", repo.path)
+    settings = replace(settings, github_api_url=github_standin.url)
     recorder = Recorder(tmp_path / "calls.jsonl")
-    github = FakeGitHub()
+    github = FakeGitHub(token_text(github_app.installation_token(github_standin.installation_id)))
     options: dict[str, Any] = {}
 
     class FakePipelines:
@@ -306,6 +317,7 @@ def harness(
             repo.git("rev-parse", "main"),
             repo.git("rev-parse", "pr"),
             options,
+            github_standin.git_url("octo", "shop"),
         )
 
 
@@ -319,7 +331,7 @@ def test_analysis_publishes_start_progress_finish_and_records_the_run(
 ) -> None:
     harness.github.config = "rules:\n  disable: [eq-none]\nthresholds:\n  complexity: 7\n"
     db.ignore_rule(555, "octo/shop", "bare-except", "maintainer")
-    request = request_for(harness.repo, harness.head, harness.base)
+    request = request_for(harness.clone_url, harness.head, harness.base)
     jobs = AnalysisQueue(redis, queue, job_timeout_s=60)
     assert jobs.submit(request).outcome == "enqueued"
     work(queue)
@@ -360,7 +372,7 @@ def test_broken_repo_config_is_reported_and_defaults_are_used(
     harness: Harness, redis: Redis, queue: Queue
 ) -> None:
     harness.github.config = "thresholds:\n  complexity: 0\n"
-    request = request_for(harness.repo, harness.head, harness.base)
+    request = request_for(harness.clone_url, harness.head, harness.base)
     AnalysisQueue(redis, queue, job_timeout_s=60).submit(request)
     work(queue)
     entries = harness.recorder.entries()
@@ -375,7 +387,7 @@ def test_failure_is_reported_on_the_check_run_and_not_retried(
     harness: Harness, redis: Redis, queue: Queue, db: Database
 ) -> None:
     harness.pipeline_options["error"] = ToolFailure("semgrep crashed: out of memory")
-    request = request_for(harness.repo, harness.head, harness.base)
+    request = request_for(harness.clone_url, harness.head, harness.base)
     AnalysisQueue(redis, queue, job_timeout_s=60).submit(request)
     work(queue)
     job = Job.fetch(request.job_id, connection=redis)
@@ -394,7 +406,7 @@ def test_transient_github_error_is_retried_before_any_check_run(
     harness: Harness, redis: Redis, queue: Queue
 ) -> None:
     harness.github.token_error = GithubException(502, {"message": "Bad Gateway"}, {})
-    request = request_for(harness.repo, harness.head, harness.base)
+    request = request_for(harness.clone_url, harness.head, harness.base)
     AnalysisQueue(redis, queue, job_timeout_s=60).submit(request)
     work(queue)
     job = Job.fetch(request.job_id, connection=redis)
@@ -406,14 +418,15 @@ def test_transient_github_error_is_retried_before_any_check_run(
 def test_unreachable_clone_url_fails_readably(
     harness: Harness, redis: Redis, queue: Queue, tmp_path: Path
 ) -> None:
-    request = request_for(harness.repo, harness.head, harness.base)
-    request = JobRequest(**(request.to_dict() | {"clone_url": str(tmp_path / "nowhere")}))
+    request = request_for(harness.clone_url, harness.head, harness.base)
+    nowhere = harness.clone_url.replace("/shop.git", "/nowhere.git")
+    request = JobRequest(**(request.to_dict() | {"clone_url": nowhere}))
     AnalysisQueue(redis, queue, job_timeout_s=60).submit(request)
     work(queue)
     job = Job.fetch(request.job_id, connection=redis)
     assert job.get_status() == JobStatus.FAILED
-    assert job.meta["reason"].startswith(f"JobFailed: git fetch from {tmp_path / 'nowhere'}")
-    assert TOKEN not in json.dumps(harness.recorder.entries())
+    assert job.meta["reason"].startswith(f"JobFailed: git fetch from {nowhere} failed")
+    assert harness.github.token not in json.dumps(harness.recorder.entries())
     assert harness.recorder.calls()[-1] == "fail"
 
 
@@ -422,8 +435,10 @@ def test_running_job_stops_when_a_newer_push_supersedes_it(
 ) -> None:
     """A synchronize arrives while the first analysis runs: it stops at its next stage."""
     harness.pipeline_options["wait_for"] = "test:go"
-    deliver = Deliver(make_app().test_client())
-    first = request_for(harness.repo, harness.head, harness.base)
+    deliver = Deliver(
+        make_app(github_api_url=harness.context.settings.github_api_url).test_client()
+    )
+    first = request_for(harness.clone_url, harness.head, harness.base)
     AnalysisQueue(redis, queue, job_timeout_s=60).submit(first)
     newer = harness.repo.commit({"shop.py": "x = 3\n"}, "second push")
     harness.repo.git("update-ref", "refs/pull/2/head", newer)
@@ -433,7 +448,7 @@ def test_running_job_stops_when_a_newer_push_supersedes_it(
         while not redis.exists("test:started") and time.monotonic() < deadline:
             time.sleep(0.05)
         payload = pull_request_event("synchronize", head_sha=newer, number=2)
-        payload["repository"].update(id=555, clone_url=str(harness.repo.path), name="shop")
+        payload["repository"].update(id=555, clone_url=harness.clone_url, name="shop")
         payload["repository"]["owner"]["login"] = "octo"
         payload["repository"]["default_branch"] = "main"
         payload["pull_request"]["base"].update(sha=harness.base, ref="main")
@@ -480,7 +495,7 @@ def test_resolve_looks_up_the_head_then_analyzes(
         repo="shop",
         number=2,
         default_branch="main",
-        clone_url=str(harness.repo.path),
+        clone_url=harness.clone_url,
         trigger="issue_comment.analyze",
         sender="maintainer",
     )
@@ -493,3 +508,24 @@ def test_resolve_looks_up_the_head_then_analyzes(
     assert analysis.get_status() == JobStatus.FINISHED
     assert analysis.args[0].trigger == "issue_comment.analyze"
     assert harness.recorder.calls()[-1] == "finish"
+
+
+def test_a_retry_superseded_while_it_waits_cancels_its_check_run(
+    harness: Harness, redis: Redis, queue: Queue
+) -> None:
+    """An attempt started the check run and died; before the retry runs, the pull request
+    is closed. The waiting retry is not cancelled outright: it runs, sees it was
+    superseded and marks the check run cancelled (else it would stay in progress)."""
+    request = request_for(harness.clone_url, harness.head, harness.base)
+    jobs = AnalysisQueue(redis, queue, job_timeout_s=60)
+    jobs.submit(request)
+    job = Job.fetch(request.job_id, connection=redis)
+    job.meta["check_run_id"] = 4242
+    save_meta(job)
+    assert jobs.cancel_pull_request(555, 2) == request.job_id
+    assert job.get_status(refresh=True) == JobStatus.QUEUED
+    work(queue)
+    assert job.return_value() == {"outcome": "superseded"}
+    fails = [e for e in harness.recorder.entries() if e["call"] == "fail"]
+    assert [(f["id"], f["conclusion"]) for f in fails] == [(4242, "cancelled")]
+    assert "start" not in harness.recorder.calls()

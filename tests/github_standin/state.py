@@ -4,13 +4,14 @@ and everything stored or recorded so far, all behind one lock."""
 
 from __future__ import annotations
 
+import json
 import threading
 from functools import cache
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer
 
-from . import gitdata
+from . import gitdata, webhooks
 from .auth import key_pair
 from .contract import Contract
 from .records import (
@@ -24,6 +25,7 @@ from .records import (
     Stored,
     TokenRecord,
     Violation,
+    now_iso,
 )
 
 
@@ -64,8 +66,12 @@ class StandInState:
         self.requests: list[RequestRecord] = []
         self.git_requests: list[RequestRecord] = []
         self.issued_tokens: list[str] = []
-        self.deliveries: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []  # attempts, as GET /app/hook/deliveries lists
         self.redeliveries: list[int] = []
+        # where deliveries and redeliveries are sent (deliver(), POST .../attempts)
+        self.webhook_target: webhooks.WebhookTarget | None = None
+        self._delivery_requests: dict[str, tuple[bytes, dict[str, str]]] = {}  # by guid
+        self._redelivering: list[threading.Thread] = []
         self._lock = threading.RLock()
         self._ids = 1000
         self._repos: dict[tuple[str, str], RepoRecord] = {}
@@ -84,6 +90,38 @@ class StandInState:
 
     def git_url(self, owner: str, name: str) -> str:
         return f"{self.url}/git/{owner}/{name}.git"
+
+    def settle(self, timeout_s: float = 30.0) -> None:
+        """Wait for the redeliveries under way (GitHub answers 202 and delivers later)."""
+        for thread in list(self._redelivering):
+            thread.join(timeout_s)
+
+    def _keep_delivery(self, body: bytes, headers: dict[str, str]) -> None:
+        self._delivery_requests[headers["X-GitHub-Delivery"]] = (body, headers)
+
+    def _record_attempt(
+        self, headers: dict[str, str], status_code: int, status: str, *, redelivery: bool
+    ) -> dict[str, Any]:
+        """One attempt in the deliveries API (the lock held)."""
+        body = self._delivery_requests.get(headers["X-GitHub-Delivery"], (b"{}", {}))[0]
+        payload = json.loads(body) if body else {}
+        repo = payload.get("repository") or {}
+        attempt = {
+            "id": self._next_id(),
+            "guid": headers["X-GitHub-Delivery"],
+            "delivered_at": now_iso(),
+            "redelivery": redelivery,
+            "duration": 0.01,
+            "status": status,
+            "status_code": status_code,
+            "event": headers["X-GitHub-Event"],
+            "action": payload.get("action"),
+            "installation_id": self.installation_id,
+            "repository_id": repo.get("id"),
+            "throttled_at": None,
+        }
+        self.deliveries.append(attempt)
+        return attempt
 
     def _violate(self, method: str, path: str, problem: str) -> None:
         self.violations.append(Violation(method, path, problem))

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import webhooks
 from .objects import ApiObjects
-from .records import PullRecord, now_iso
+from .records import PullRecord
 
 
 class WebhookPayloads(ApiObjects):
@@ -73,28 +73,36 @@ class WebhookPayloads(ApiObjects):
     def webhook_request(
         self, event: str, payload: dict[str, Any], secret: str | None
     ) -> tuple[bytes, dict[str, str]]:
-        """Body and headers of a delivery as GitHub sends it; listed by the deliveries API."""
+        """Body and headers of a delivery as GitHub sends it; listed by the deliveries API
+        as delivered (200): the test sends it."""
         body = json.dumps(payload).encode()
         headers = webhooks.delivery_headers(event, body, secret, hook_id=1, app_id=self.app_id)
         with self._lock:
-            repo = payload.get("repository") or {}
-            self.deliveries.append(
-                {
-                    "id": self._next_id(),
-                    "guid": headers["X-GitHub-Delivery"],
-                    "delivered_at": now_iso(),
-                    "redelivery": False,
-                    "duration": 0.01,
-                    "status": "OK",
-                    "status_code": 200,
-                    "event": event,
-                    "action": payload.get("action"),
-                    "installation_id": self.installation_id,
-                    "repository_id": repo.get("id"),
-                    "throttled_at": None,
-                }
-            )
+            self._keep_delivery(body, headers)
+            self._record_attempt(headers, 200, "OK", redelivery=False)
         return body, headers
+
+    def deliver(
+        self,
+        event: str,
+        payload: dict[str, Any],
+        secret: str | None,
+        *,
+        target: webhooks.WebhookTarget | None = None,
+    ) -> dict[str, Any]:
+        """Deliver as GitHub does: to `target` (else `webhook_target`), recording the answer
+        in the deliveries API (a 5xx, or status code 0 when nobody answered, is a failed
+        delivery to redeliver); the attempt as listed."""
+        chosen = target or self.webhook_target
+        if chosen is None:
+            raise ValueError("no webhook target: pass target= or set webhook_target")
+        body = json.dumps(payload).encode()
+        headers = webhooks.delivery_headers(event, body, secret, hook_id=1, app_id=self.app_id)
+        with self._lock:
+            self._keep_delivery(body, headers)
+        status_code, status = webhooks.send(chosen, body, headers)
+        with self._lock:
+            return dict(self._record_attempt(headers, status_code, status, redelivery=False))
 
     def _pull_payload(
         self, pull: PullRecord, action: str, before: str | None = None

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -71,3 +74,31 @@ def delivery_headers(
     if secret is not None:
         headers["X-Hub-Signature-256"] = sign(body, secret)
     return headers
+
+
+# Where the stand-in delivers webhooks (and redeliveries): the app's answer's status.
+WebhookTarget = Callable[[bytes, Mapping[str, str]], int]
+
+
+def http_target(url: str, timeout_s: float = 10.0) -> WebhookTarget:
+    """Deliveries POSTed to `url` (the App's /webhook), as GitHub sends them."""
+
+    def send(body: bytes, headers: Mapping[str, str]) -> int:
+        request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    return send
+
+
+def send(target: WebhookTarget, body: bytes, headers: Mapping[str, str]) -> tuple[int, str]:
+    """(status code, status text) of one delivery attempt, as the deliveries API lists it:
+    a connection failure is status code 0."""
+    try:
+        code = target(body, headers)
+    except OSError as exc:
+        return 0, f"failed to connect to host: {exc.__class__.__name__}"
+    return code, "OK" if 200 <= code < 400 else f"Invalid HTTP Response: {code}"
