@@ -11,7 +11,8 @@
 # Build arguments (all optional):
 #   BASE_IMAGE        a Debian-based image with python3 >= 3.11 and its venv module
 #                     (default python:3.12-slim); git is installed with apt when it lacks it
-#   EXTRAS            extras of the project to add, e.g. "model" (torch, transformers: large)
+#   EXTRAS            extras of the project (default "app": serve and worker); add "model"
+#                     for torch and transformers (large), e.g. EXTRAS=app,model
 #   INDEX_URL         a package index to use instead of PyPI (a mirror)
 #   EXTRA_INDEX_URL   another index, e.g. https://download.pytorch.org/whl/cpu for EXTRAS=model
 #   EXTRA_CA_CERTS    PEM text of CAs pip must trust (a TLS-inspecting proxy). Build stage only:
@@ -25,7 +26,7 @@ ARG BASE_IMAGE=python:3.12-slim
 # --- deps: a virtual environment in /opt/provenfix ------------------------------------------
 FROM ${BASE_IMAGE} AS deps
 USER root
-ARG EXTRAS=""
+ARG EXTRAS="app"
 ARG INDEX_URL=""
 ARG EXTRA_INDEX_URL=""
 ARG EXTRA_CA_CERTS=""
@@ -61,10 +62,13 @@ RUN /opt/provenfix/bin/python -m pip uninstall -q -y setuptools wheel pip
 # The project itself, installed into its own prefix: a code change rebuilds this small stage
 # and one small layer of the final image, never the dependencies.
 FROM deps AS project
-COPY README.md ./
+COPY README.md LICENSE ./
+COPY provenfix ./provenfix
 COPY bot ./bot
 COPY jobs ./jobs
 COPY actions ./actions
+COPY rules ./rules
+COPY schemas ./schemas
 RUN /opt/provenfix/bin/python -m pip install -q --no-deps --no-build-isolation \
         --prefix /opt/project . \
  && rm -rf /src/build /src/*.egg-info
@@ -89,9 +93,7 @@ RUN set -eu; \
         /var/lib/provenfix /var/lib/provenfix/work /var/lib/provenfix/cache
 COPY --from=venv /opt/provenfix /opt/provenfix
 COPY --from=project /opt/project/ /opt/provenfix/
-COPY rules /opt/provenfix/share/rules
 ENV PATH=/opt/provenfix/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    PROVENFIX_RULES_DIR=/opt/provenfix/share/rules \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     SEMGREP_ENABLE_VERSION_CHECK=0 \

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from actions.main import main
+from provenfix.actions.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,10 +28,10 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from actions.event import PullRequestEvent
-from bot.git_remote import GitOrigin, checked_number, checked_ref, checked_sha
-from bot.github_api import redact
-from jobs.errors import NotAGitRepository, ProvenFixError, UsageError
+from provenfix.actions.event import PullRequestEvent
+from provenfix.bot.git_remote import GitOrigin, checked_number, checked_ref, checked_sha
+from provenfix.bot.github_api import redact
+from provenfix.jobs.errors import NotAGitRepository, ProvenFixError, UsageError
 
 FETCH_TIMEOUT_S = 600.0
 REF_PREFIX = "refs/provenfix"

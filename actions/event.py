@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.job_requests import PullRequestRef
+from provenfix.bot.job_requests import PullRequestRef
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 TOKEN_VARIABLES = ("INPUT_TOKEN", "GITHUB_TOKEN")  # the step's input first

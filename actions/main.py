@@ -24,36 +24,36 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from actions import runner
-from actions.checkout import ensure_commits
-from actions.event import NotApplicable, PullRequestEvent, read_event, read_token
-from actions.options import (
+from provenfix.actions import runner
+from provenfix.actions.checkout import ensure_commits
+from provenfix.actions.event import NotApplicable, PullRequestEvent, read_event, read_token
+from provenfix.actions.options import (
     ActionOptions,
     add_arguments,
     options_from,
     pipeline_environment,
     pipeline_flags,
 )
-from actions.publishing import FORBIDDEN_HINT, GitHubChannel, github_client
-from bot.check_summary import Placement, render_check_summary
-from bot.github_api import install_log_redaction, redact
-from bot.publish import PublishResult
-from jobs.cli import EXIT_FINDINGS
-from jobs.config import PipelineConfig, load_pipeline_config
-from jobs.diff import open_repo
-from jobs.errors import ProvenFixError, UsageError
-from jobs.factory import PipelineFactory
-from jobs.formats import RENDERERS
-from jobs.pipeline import AnalysisRequest
-from jobs.progress import ProgressEvent
-from jobs.repo_config import (
+from provenfix.actions.publishing import FORBIDDEN_HINT, GitHubChannel, github_client
+from provenfix.bot.check_summary import Placement, render_check_summary
+from provenfix.bot.github_api import install_log_redaction, redact
+from provenfix.bot.publish import PublishResult
+from provenfix.jobs.cli import EXIT_FINDINGS
+from provenfix.jobs.config import PipelineConfig, load_pipeline_config
+from provenfix.jobs.diff import open_repo
+from provenfix.jobs.errors import ProvenFixError, UsageError
+from provenfix.jobs.factory import PipelineFactory
+from provenfix.jobs.formats import RENDERERS
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.progress import ProgressEvent
+from provenfix.jobs.repo_config import (
     config_change_notice,
     known_rule_ids,
     read_repo_settings,
     read_settings_file,
 )
-from jobs.report import Report
-from jobs.settings import AnalysisSettings
+from provenfix.jobs.report import Report
+from provenfix.jobs.settings import AnalysisSettings
 
 SUMMARY_LIMIT = 1_000_000  # GitHub takes up to 1 MiB of job summary per step
 
@@ -197,8 +197,8 @@ class ActionRun:
         mode = self.options.sandbox
         if mode in ("none", "off"):
             return mode
-        from jobs.sandbox.errors import SandboxUnavailable
-        from jobs.sandbox.runner import open_sandbox
+        from provenfix.jobs.sandbox.errors import SandboxUnavailable
+        from provenfix.jobs.sandbox.runner import open_sandbox
 
         try:
             open_sandbox(config.sandbox).client.close()

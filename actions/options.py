@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.errors import UsageError
-from jobs.settings_reader import Flag
+from provenfix.jobs.errors import UsageError
+from provenfix.jobs.settings_reader import Flag
 
 SANDBOX_CHOICES = ("auto", "docker", "none", "off")
 FAIL_ON_CHOICES = ("error", "warning", "info", "never")
@@ -51,7 +51,9 @@ def add_action_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _run_action(args: argparse.Namespace) -> int:
-    from actions.main import run_action  # the pipeline and GitHub client only when it runs
+    from provenfix.actions.main import (
+        run_action,
+    )  # the pipeline and GitHub client only when it runs
 
     return run_action(args)
 

@@ -17,11 +17,11 @@ from datetime import UTC
 import github
 from github import Auth
 
-from actions.event import PullRequestEvent
-from bot.github_api import USER_AGENT, GitHubError, RateLimited, RetryPolicy, Unauthorized
-from bot.publish import Publisher, PublishResult
-from jobs.progress import ProgressEvent, Stage
-from jobs.report import Report
+from provenfix.actions.event import PullRequestEvent
+from provenfix.bot.github_api import USER_AGENT, GitHubError, RateLimited, RetryPolicy, Unauthorized
+from provenfix.bot.publish import Publisher, PublishResult
+from provenfix.jobs.progress import ProgressEvent, Stage
+from provenfix.jobs.report import Report
 
 FORBIDDEN_HINT = (
     "give the job `permissions: checks: write` and `pull-requests: write`; on a pull request "

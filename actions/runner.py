@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.report import Report, Severity
+from provenfix.jobs.report import Report, Severity
 
 MAX_ANNOTATIONS = 50  # GitHub shows at most 50 annotations per job (10 per level per step)
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

@@ -101,7 +101,6 @@ def time_to_analysis(provenfix: str, repo: Path, event: Path, work: Path) -> flo
         "GITHUB_WORKSPACE": str(repo),
         "RUNNER_TEMP": str(work),
         "INPUT_SANDBOX": "off",
-        "PROVENFIX_RULES_DIR": str(ROOT / "rules"),
     }
     started = time.monotonic()
     proc = subprocess.Popen(

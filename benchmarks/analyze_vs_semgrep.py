@@ -42,15 +42,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.complexity import ComplexityAnalyzer
-from jobs.config import BUNDLED_RULES_DIR
-from jobs.diff import Change, compute_change, open_repo
-from jobs.errors import ToolFailure
-from jobs.fingerprint import Fingerprinter
-from jobs.repo_config import export_repo_semgrep, read_repo_settings
-from jobs.report import LineRange
-from jobs.semgrep_stage import SemgrepAnalyzer, semgrep_executable
-from jobs.snapshot import Snapshot, take_snapshot
+from provenfix.jobs.complexity import ComplexityAnalyzer
+from provenfix.jobs.config import BUNDLED_RULES_DIR
+from provenfix.jobs.diff import Change, compute_change, open_repo
+from provenfix.jobs.errors import ToolFailure
+from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.repo_config import export_repo_semgrep, read_repo_settings
+from provenfix.jobs.report import LineRange
+from provenfix.jobs.semgrep_stage import SemgrepAnalyzer, semgrep_executable
+from provenfix.jobs.snapshot import Snapshot, take_snapshot
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "analysis"
@@ -218,7 +218,7 @@ def prepare_bare_target(repo_path: Path, rules: Path, scratch: Path) -> BareTarg
 def provenfix_command(repo: Path) -> list[str]:
     """The analysis only: --no-validate, since running the project's tests is not analysis."""
     beside = Path(sys.executable).parent / "provenfix"
-    launcher = [str(beside)] if beside.exists() else [sys.executable, "-m", "bot.cli"]
+    launcher = [str(beside)] if beside.exists() else [sys.executable, "-m", "provenfix.bot.cli"]
     revisions = ["--repo", str(repo), "--base", "base", "--head", "head"]
     return [*launcher, "analyze", *revisions, "--no-validate", "--format", "json", "--quiet"]
 

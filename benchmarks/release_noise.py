@@ -86,7 +86,7 @@ from typing import Any
 
 from sdists import BenchmarkError, fetch_sdist, git, say, unpack_sdist
 
-from jobs.validation.replay import is_test_path
+from provenfix.jobs.validation.replay import is_test_path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -252,7 +252,7 @@ def analyze(
     output = reports / f"{pair.slug}.json"
     log = reports / f"{pair.slug}.log"
     output.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "bot.cli", "analyze", "--repo", str(repo)]
+    command = [sys.executable, "-m", "provenfix.bot.cli", "analyze", "--repo", str(repo)]
     command += ["--base", "main", "--head", "pr", "--sandbox", "docker", "--format", "json"]
     command += ["--output", str(output), "--model", model]
     say(f"{pair.label}: analyzing (log: {log}) ...")

@@ -59,15 +59,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs.complexity import ComplexityAnalyzer  # noqa: E402
-from jobs.generation.code_model.backend import ChatMessage, ModelError  # noqa: E402
-from jobs.generation.code_model.generator import ModelRepairGenerator  # noqa: E402
-from jobs.generation.code_model.registry import ensure_local_model  # noqa: E402
-from jobs.generation.code_model.transformers_backend import TransformersModel  # noqa: E402
-from jobs.pipeline import AnalysisRequest, Pipeline, Stages  # noqa: E402
-from jobs.report import FindingSource  # noqa: E402
-from jobs.settings import AnalysisSettings  # noqa: E402
-from jobs.validation.stage import (  # noqa: E402
+from provenfix.jobs.complexity import ComplexityAnalyzer  # noqa: E402
+from provenfix.jobs.generation.code_model.backend import ChatMessage, ModelError  # noqa: E402
+from provenfix.jobs.generation.code_model.generator import ModelRepairGenerator  # noqa: E402
+from provenfix.jobs.generation.code_model.registry import ensure_local_model  # noqa: E402
+from provenfix.jobs.generation.code_model.transformers_backend import TransformersModel  # noqa: E402
+from provenfix.jobs.pipeline import AnalysisRequest, Pipeline, Stages  # noqa: E402
+from provenfix.jobs.report import FindingSource  # noqa: E402
+from provenfix.jobs.settings import AnalysisSettings  # noqa: E402
+from provenfix.jobs.validation.stage import (  # noqa: E402
     DockerTestEnvironment,
     LocalTestEnvironment,
     TestEnvironment,
@@ -201,7 +201,7 @@ class Recorder:
 
 def environment(sandbox: str) -> TestEnvironment:
     if sandbox == "docker":
-        from jobs.sandbox.runner import sandbox_from_env
+        from provenfix.jobs.sandbox.runner import sandbox_from_env
 
         return DockerTestEnvironment(sandbox_from_env(os.environ))
     return LocalTestEnvironment(python=sys.executable, timeout_s=120)

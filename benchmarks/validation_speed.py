@@ -67,21 +67,27 @@ from pathlib import Path
 import sdists
 from sdists import BenchmarkError, git, say
 
-from jobs.diff import open_repo
-from jobs.errors import ProvenFixError
-from jobs.generation.edits import apply_candidates, line_candidate, parse_error
-from jobs.report import Candidate, ChangedFile, SuggestionKind, Validation, ValidationStatus
-from jobs.sandbox.env_image import ensure_env_image
-from jobs.sandbox.runner import DockerSandbox, sandbox_from_env
-from jobs.sandbox.workdir import prepare_workdir, remove_workdir
-from jobs.snapshot import FileVersions, Snapshot
-from jobs.source import parse
-from jobs.tree import export_tree
-from jobs.validation.probe import CoverageMap, TestOutcome
-from jobs.validation.replay import is_test_path, plan_replay, record_targets
-from jobs.validation.selection import select_tests
-from jobs.validation.testrun import Plan, PlanRun, SandboxTestRunner, run_tests
-from jobs.validation.validator import Baseline, Case, Validator
+from provenfix.jobs.diff import open_repo
+from provenfix.jobs.errors import ProvenFixError
+from provenfix.jobs.generation.edits import apply_candidates, line_candidate, parse_error
+from provenfix.jobs.report import (
+    Candidate,
+    ChangedFile,
+    SuggestionKind,
+    Validation,
+    ValidationStatus,
+)
+from provenfix.jobs.sandbox.env_image import ensure_env_image
+from provenfix.jobs.sandbox.runner import DockerSandbox, sandbox_from_env
+from provenfix.jobs.sandbox.workdir import prepare_workdir, remove_workdir
+from provenfix.jobs.snapshot import FileVersions, Snapshot
+from provenfix.jobs.source import parse
+from provenfix.jobs.tree import export_tree
+from provenfix.jobs.validation.probe import CoverageMap, TestOutcome
+from provenfix.jobs.validation.replay import is_test_path, plan_replay, record_targets
+from provenfix.jobs.validation.selection import select_tests
+from provenfix.jobs.validation.testrun import Plan, PlanRun, SandboxTestRunner, run_tests
+from provenfix.jobs.validation.validator import Baseline, Case, Validator
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "validation"

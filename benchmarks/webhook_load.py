@@ -56,6 +56,7 @@ import contextlib
 import copy
 import hashlib
 import hmac
+import importlib
 import json
 import os
 import re
@@ -103,14 +104,20 @@ def say(message: str) -> None:
 # --- the servers ---------------------------------------------------------------------------
 
 
+def package_prefix(source: Path) -> str:
+    """ "provenfix." in a tree with the provenfix namespace, "" in one from before it."""
+    return "provenfix." if (source / "provenfix" / "__init__.py").is_file() else ""
+
+
 def serve(kind: str, bind: str, workers: int, source: Path) -> None:
     """Run one server in this process (the benchmark starts itself with --serve), with the
     ProvenFix code of the tree `source`."""
     sys.path.insert(0, str(source))
     from flask import Flask
 
-    import bot
-    from bot.gunicorn_app import ProvenFixApplication
+    pkg = package_prefix(source)  # the baseline may predate the provenfix namespace
+    bot = importlib.import_module(f"{pkg}bot")
+    ProvenFixApplication = importlib.import_module(f"{pkg}bot.gunicorn_app").ProvenFixApplication
 
     if not Path(bot.__file__ or "").resolve().is_relative_to(source.resolve()):
         raise SystemExit(f"bot imported from {bot.__file__}, not from {source}")
@@ -299,7 +306,7 @@ def in_process(env: dict[str, str], secret: str, count: int) -> InProcess:
     sys.path.insert(0, str(ROOT))
     from redis.connection import Connection
 
-    from bot.wsgi import create_app_from_env
+    from provenfix.bot.wsgi import create_app_from_env
 
     app = create_app_from_env({**os.environ, **env})
     client = app.test_client()
@@ -407,14 +414,14 @@ PROFILES = {  # name: (what it is, the code a fresh interpreter runs)
     "worker": (
         "what a gunicorn worker loads: bot.gunicorn_app, then ProvenFixApplication.load()"
         " (bot.wsgi.create_app_from_env())",
-        "from bot.gunicorn_app import ProvenFixApplication\n"
+        "from {pkg}bot.gunicorn_app import ProvenFixApplication\n"
         'ProvenFixApplication({"bind": "127.0.0.1:0", "workers": 1}).load()\n',
     ),
     "cli": (
         "`provenfix serve --help`: bot.cli and its parser (the arbiter the workers fork from)",
-        "import bot.cli\n"
+        "import {pkg}bot.cli as _cli\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        '    bot.cli.main(["serve", "--help"])\n',
+        '    _cli.main(["serve", "--help"])\n',
     ),
 }
 _PRELUDE = (
@@ -425,7 +432,7 @@ _PRELUDE = (
 )
 _EPILOGUE = (
     "_wall = time.perf_counter() - _started\n"
-    "import bot\n"
+    "import {pkg}bot as bot\n"
     f"_heavy = sorted(name for name in {HEAVY!r} if name in sys.modules)\n"
     "print(json.dumps({'bot': bot.__file__, 'wall_s': _wall, 'modules': len(sys.modules),"
     " 'heavy': _heavy}))\n"
@@ -504,7 +511,7 @@ def first_importers(rows: Sequence[tuple[int, str, int]], names: Sequence[str]) 
 
 def import_once(source: Path, env: dict[str, str], profile: str) -> ImportRun:
     """The web process's imports for `profile`, in a fresh interpreter running the tree `source`."""
-    code = _PRELUDE + PROFILES[profile][1] + _EPILOGUE
+    code = (_PRELUDE + PROFILES[profile][1] + _EPILOGUE).replace("{pkg}", package_prefix(source))
     try:
         result = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", code],

@@ -41,8 +41,8 @@ from rq import get_current_job
 from rq.job import Job
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.db import ProvenFix
-from bot.git_remote import (
+from provenfix.bot.db import ProvenFix
+from provenfix.bot.git_remote import (
     GitOrigin,
     can_push,
     checked_ref,
@@ -51,14 +51,14 @@ from bot.git_remote import (
     git_failure,
     token_text,
 )
-from bot.github_api import github_errors
-from bot.job_context import CONTEXT, JobContext
-from bot.job_errors import JobFailed, classify_failure
-from bot.job_requests import ApplyRequest
-from bot.permissions import WRITE_ASSOCIATIONS
-from bot.queue import TransientError, save_meta
-from jobs.generation.edits import EditError, apply_candidates, parse_error
-from jobs.report import Candidate, SuggestionKind
+from provenfix.bot.github_api import github_errors
+from provenfix.bot.job_context import CONTEXT, JobContext
+from provenfix.bot.job_errors import JobFailed, classify_failure
+from provenfix.bot.job_requests import ApplyRequest
+from provenfix.bot.permissions import WRITE_ASSOCIATIONS
+from provenfix.bot.queue import TransientError, save_meta
+from provenfix.jobs.generation.edits import EditError, apply_candidates, parse_error
+from provenfix.jobs.report import Candidate, SuggestionKind
 
 log = logging.getLogger("provenfix.apply")
 

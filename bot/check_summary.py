@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.formats.markdown import render_markdown
-from jobs.report import Finding, Report, Severity, Suggestion
+from provenfix.jobs.formats.markdown import render_markdown
+from provenfix.jobs.report import Finding, Report, Severity, Suggestion
 
 SUMMARY_LIMIT = 65_535
 _CUT_NOTE = "\n\n*… cut here: GitHub limits a check run summary to 65,535 characters.*\n"

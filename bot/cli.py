@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
 
-from actions.options import add_action_command
-from jobs import __version__
-from jobs.cli import add_analyze_command, add_build_base_command
-from jobs.errors import UsageError
+from provenfix.actions.options import add_action_command
+from provenfix.jobs import __version__
+from provenfix.jobs.cli import add_analyze_command, add_build_base_command
+from provenfix.jobs.errors import UsageError
 
 DEFAULT_BIND = "127.0.0.1:8000"
 
@@ -79,10 +80,22 @@ def _positive(value: str) -> int:
     return number
 
 
+def _require_app_extra(command: str) -> None:
+    """serve and worker need the App's dependencies, which the CLI install leaves out."""
+    missing = [m for m in ("flask", "gunicorn", "rq", "redis", "sqlalchemy", "github")
+               if importlib.util.find_spec(m) is None]  # fmt: skip
+    if missing:
+        raise UsageError(
+            f"`provenfix {command}` needs the App's dependencies ({', '.join(missing)} missing); "
+            "install them with: pip install 'provenfix[app]'"
+        )
+
+
 def _run_serve(args: argparse.Namespace) -> int:
-    from bot.db import Database
-    from bot.gunicorn_app import ProvenFixApplication
-    from bot.settings import load_settings
+    _require_app_extra("serve")
+    from provenfix.bot.db import Database
+    from provenfix.bot.gunicorn_app import ProvenFixApplication
+    from provenfix.bot.settings import load_settings
 
     # Fail fast, before gunicorn forks anything: every setting, the pipeline's included
     # (the worker uses them), the key, Redis and the database.
@@ -99,12 +112,13 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_worker(args: argparse.Namespace) -> int:
+    _require_app_extra("worker")
     from redis import Redis
 
-    from bot.job_context import context_from_settings
-    from bot.settings import load_settings
-    from bot.worker import run_worker
-    from jobs.factory import PipelineFactory
+    from provenfix.bot.job_context import context_from_settings
+    from provenfix.bot.settings import load_settings
+    from provenfix.bot.worker import run_worker
+    from provenfix.jobs.factory import PipelineFactory
 
     # Before any work is accepted: every setting, Redis, then the sandbox engine and its
     # base image; a wrong PROVENFIX_SANDBOX_* stops the worker here, not a user's check run.

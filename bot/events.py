@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.check_summary import APPLY_ACTION_ID
-from bot.db import Database, record_installation, upsert_repository
-from bot.job_requests import ApplyRequest, CommentReaction, JobRequest, PullRequestTarget
-from bot.payloads import (
+from provenfix.bot.check_summary import APPLY_ACTION_ID
+from provenfix.bot.db import Database, record_installation, upsert_repository
+from provenfix.bot.job_requests import ApplyRequest, CommentReaction, JobRequest, PullRequestTarget
+from provenfix.bot.payloads import (
     MAX_NUMBER,
     Account,
     BadPayload,
@@ -43,9 +43,9 @@ from bot.payloads import (
     Sender,
     parse,
 )
-from bot.permissions import PermissionPolicy
-from bot.queue import AnalysisQueue, DeliveryClaim
-from bot.settings import BotSettings
+from provenfix.bot.permissions import PermissionPolicy
+from provenfix.bot.queue import AnalysisQueue, DeliveryClaim
+from provenfix.bot.settings import BotSettings
 
 log = logging.getLogger("provenfix.webhook")
 

@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 
 import git
 
-from bot.github_api import redact
-from bot.job_errors import NETWORK_HINTS, JobFailed
-from bot.job_requests import JobRequest
-from bot.queue import TransientError
-from jobs.errors import ProvenFixError
+from provenfix.bot.github_api import redact
+from provenfix.bot.job_errors import NETWORK_HINTS, JobFailed
+from provenfix.bot.job_requests import JobRequest
+from provenfix.bot.queue import TransientError
+from provenfix.jobs.errors import ProvenFixError
 
 __all__ = [
     "GitOrigin",

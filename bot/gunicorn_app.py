@@ -22,6 +22,6 @@ class ProvenFixApplication(BaseApplication):  # type: ignore[misc]
             self.cfg.set("timeout", 30)
 
     def load(self) -> Flask:
-        from bot.wsgi import create_app_from_env
+        from provenfix.bot.wsgi import create_app_from_env
 
         return create_app_from_env()

@@ -39,11 +39,11 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.db import Database, Run, utcnow
-from bot.queue import ANALYZE_FUNC, enqueue_small
+from provenfix.bot.db import Database, Run, utcnow
+from provenfix.bot.queue import ANALYZE_FUNC, enqueue_small
 
 if TYPE_CHECKING:
-    from bot.job_context import JobContext
+    from provenfix.bot.job_context import JobContext
 
 __all__ = [
     "FINISH_FUNC",
@@ -58,7 +58,7 @@ __all__ = [
 
 log = logging.getLogger("provenfix.janitor")
 
-FINISH_FUNC = "bot.janitor.finish_abandoned_job"
+FINISH_FUNC = "provenfix.bot.janitor.finish_abandoned_job"
 SCRATCH_PREFIXES = ("provenfix-job-", "provenfix-apply-")
 STALE_STATUSES = ("running", "retrying")
 _ALIVE = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED})
@@ -174,7 +174,7 @@ def janitor_for(context: JobContext) -> Janitor:
     sandbox = settings.pipeline.sandbox
 
     def containers() -> Any:
-        from jobs.sandbox.runner import open_sandbox  # the Docker SDK only when used
+        from provenfix.jobs.sandbox.runner import open_sandbox  # the Docker SDK only when used
 
         return _ClosingSandbox(open_sandbox(sandbox))
 
@@ -236,11 +236,11 @@ def request_finish(job: Job, reason: str) -> None:
 def finish_abandoned_job(job_id: str, reason: str) -> dict[str, Any]:
     """rq job: complete the check run and the row of analysis `job_id`, which stopped
     with its worker and has no retry left."""
-    from bot.job_context import CONTEXT
-    from bot.job_errors import classify_failure
-    from bot.job_requests import JobRequest
-    from bot.publish import PublishOptions
-    from bot.run_records import RunRecords
+    from provenfix.bot.job_context import CONTEXT
+    from provenfix.bot.job_errors import classify_failure
+    from provenfix.bot.job_requests import JobRequest
+    from provenfix.bot.publish import PublishOptions
+    from provenfix.bot.run_records import RunRecords
 
     current = get_current_job()
     if current is None:

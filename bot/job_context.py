@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from github import Github
 
-from bot.db import Database
-from bot.github_api import GitHubError, bot_login
-from bot.job_errors import classify_failure
-from bot.job_requests import JobRequest
-from bot.publish import PublishOptions, PublishResult
-from bot.settings import BotSettings, SettingsError
-from jobs.progress import Progress
-from jobs.report import Report
-from jobs.settings import AnalysisSettings
+from provenfix.bot.db import Database
+from provenfix.bot.github_api import GitHubError, bot_login
+from provenfix.bot.job_errors import classify_failure
+from provenfix.bot.job_requests import JobRequest
+from provenfix.bot.publish import PublishOptions, PublishResult
+from provenfix.bot.settings import BotSettings, SettingsError
+from provenfix.jobs.progress import Progress
+from provenfix.jobs.report import Report
+from provenfix.jobs.settings import AnalysisSettings
 
 if TYPE_CHECKING:
-    from jobs.pipeline import AnalysisRequest
+    from provenfix.jobs.pipeline import AnalysisRequest
 
 log = logging.getLogger("provenfix.worker")
 
@@ -166,7 +166,7 @@ class AppPublishers:
     def __call__(
         self, client: Github, request: JobRequest, options: PublishOptions
     ) -> PublisherLike:
-        from bot.publish import Publisher
+        from provenfix.bot.publish import Publisher
 
         try:
             login = self._identity.login()
@@ -188,8 +188,8 @@ def context_from_settings(
     """The production context: the GitHub App, the real publisher and pipelines (the code
     model opened once, loaded by the first job that needs it), the database (its tables
     created). `provenfix worker` builds it, after checking that the sandbox can run."""
-    from bot.github_api import GitHubApp
-    from jobs.factory import PipelineFactory
+    from provenfix.bot.github_api import GitHubApp
+    from provenfix.jobs.factory import PipelineFactory
 
     try:
         app = GitHubApp(

@@ -13,9 +13,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from urllib3.exceptions import MaxRetryError
 
-from bot.github_api import GitHubError, GitHubUnavailable, RateLimited, redact, translate
-from bot.queue import Superseded, TransientError
-from jobs.errors import ProvenFixError
+from provenfix.bot.github_api import GitHubError, GitHubUnavailable, RateLimited, redact, translate
+from provenfix.bot.queue import Superseded, TransientError
+from provenfix.jobs.errors import ProvenFixError
 
 __all__ = ["NETWORK_HINTS", "JobFailed", "classify_failure"]
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol
 
-from bot.github_api import GitHubError, RateLimited
+from provenfix.bot.github_api import GitHubError, RateLimited
 
 __all__ = ["ProgressSender", "ProgressSink"]
 

@@ -40,7 +40,7 @@ import github
 from github.GithubObject import NotSet
 from github.Repository import Repository
 
-from bot.check_summary import (
+from provenfix.bot.check_summary import (
     ANNOTATIONS_PER_REQUEST,
     MAX_ANNOTATIONS,
     Placement,
@@ -50,10 +50,16 @@ from bot.check_summary import (
     conclusion_for,
     render_check_summary,
 )
-from bot.github_api import GitHubError, GitHubUnavailable, RateLimited, github_errors, redact
-from bot.job_requests import PullRequestRef
-from bot.review import PostedComment, ReviewOutcome, ReviewWriter
-from jobs.report import Report
+from provenfix.bot.github_api import (
+    GitHubError,
+    GitHubUnavailable,
+    RateLimited,
+    github_errors,
+    redact,
+)
+from provenfix.bot.job_requests import PullRequestRef
+from provenfix.bot.review import PostedComment, ReviewOutcome, ReviewWriter
+from provenfix.jobs.report import Report
 
 __all__ = ["PostedComment", "PublishOptions", "PublishResult", "Publisher", "PullRequestRef"]
 

@@ -41,23 +41,23 @@ from rq.callbacks import Callback
 from rq.exceptions import AbandonedJobError, DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from bot import metrics
-from bot.job_requests import (
+from provenfix.bot import metrics
+from provenfix.bot.job_requests import (
     ApplyRequest,
     CommentReaction,
     JobRequest,
     PullRequestTarget,
 )
-from bot.metrics import DELIVERIES_KEY
-from bot.settings import BotSettings
-from jobs.errors import ProvenFixError
+from provenfix.bot.metrics import DELIVERIES_KEY
+from provenfix.bot.settings import BotSettings
+from provenfix.jobs.errors import ProvenFixError
 
 KEY_PREFIX = "provenfix"
-ANALYZE_FUNC = "bot.rq_jobs.analyze_pull_request"
-RESOLVE_FUNC = "bot.rq_jobs.resolve_and_analyze"
-REACT_FUNC = "bot.rq_jobs.react_to_comment"
-APPLY_FUNC = "bot.apply_fixes.apply_proven_fixes"
-FAILURE_CALLBACK = "bot.queue.on_job_failure"
+ANALYZE_FUNC = "provenfix.bot.rq_jobs.analyze_pull_request"
+RESOLVE_FUNC = "provenfix.bot.rq_jobs.resolve_and_analyze"
+REACT_FUNC = "provenfix.bot.rq_jobs.react_to_comment"
+APPLY_FUNC = "provenfix.bot.apply_fixes.apply_proven_fixes"
+FAILURE_CALLBACK = "provenfix.bot.queue.on_job_failure"
 ABANDONED_REASON = "the worker running this job stopped (killed or lost)"
 RETRY_INTERVALS = (10, 30, 60)
 RESULT_TTL_S = 24 * 3600  # a finished job keeps its id taken: the same head is not re-run
@@ -373,7 +373,9 @@ def on_job_failure(
     job.meta["transient"] = transient or abandoned
     save_meta(job)
     if abandoned and not job.retries_left:
-        from bot.janitor import request_finish  # the web process runs this callback too, rarely
+        from provenfix.bot.janitor import (
+            request_finish,
+        )  # the web process runs this callback too, rarely
 
         request_finish(job, ABANDONED_REASON)
 

@@ -13,7 +13,7 @@ from github.PullRequest import PullRequest, ReviewComment
 from github.PullRequestComment import PullRequestComment
 from github.Repository import Repository
 
-from bot.github_api import (
+from provenfix.bot.github_api import (
     GitHubError,
     GitHubUnavailable,
     NotFound,
@@ -21,8 +21,8 @@ from bot.github_api import (
     Unprocessable,
     github_errors,
 )
-from bot.job_requests import PullRequestRef
-from bot.review_comments import (
+from provenfix.bot.job_requests import PullRequestRef
+from provenfix.bot.review_comments import (
     anchor_problem,
     comment_body,
     parse_marker,
@@ -31,8 +31,8 @@ from bot.review_comments import (
     review_marker,
     was_applied,
 )
-from jobs.diff import parse_patch
-from jobs.report import Report, Suggestion
+from provenfix.jobs.diff import parse_patch
+from provenfix.jobs.report import Report, Suggestion
 
 logger = logging.getLogger(__name__)
 

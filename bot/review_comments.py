@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from jobs.report import LineRange, ReplayEvidence, Report, SpeedEvidence, Suggestion
+from provenfix.jobs.report import LineRange, ReplayEvidence, Report, SpeedEvidence, Suggestion
 
 APPLIED_SEARCH_WINDOW = 50  # lines around a comment's anchor searched for applied text
 

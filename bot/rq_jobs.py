@@ -47,21 +47,27 @@ from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.job import Job
 
-from bot import metrics
-from bot.git_remote import GitOrigin, can_push, checked_sha, fetch_pull_request, token_text
-from bot.github_api import NotFound, redact, translate
-from bot.job_context import CONTEXT, JobContext, PublisherLike
-from bot.job_errors import JobFailed, classify_failure
-from bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
-from bot.progress_sender import ProgressSender
-from bot.publish import PublishOptions
-from bot.queue import AnalysisQueue, Superseded, TransientError, is_superseded, save_meta
-from bot.run_records import RunRecords
-from jobs.errors import ConfigError
-from jobs.pipeline import AnalysisRequest
-from jobs.progress import ProgressEvent, Stage
-from jobs.repo_config import settings_from_text
-from jobs.settings import REPO_CONFIG_PATH, AnalysisSettings
+from provenfix.bot import metrics
+from provenfix.bot.git_remote import (
+    GitOrigin,
+    can_push,
+    checked_sha,
+    fetch_pull_request,
+    token_text,
+)
+from provenfix.bot.github_api import NotFound, redact, translate
+from provenfix.bot.job_context import CONTEXT, JobContext, PublisherLike
+from provenfix.bot.job_errors import JobFailed, classify_failure
+from provenfix.bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
+from provenfix.bot.progress_sender import ProgressSender
+from provenfix.bot.publish import PublishOptions
+from provenfix.bot.queue import AnalysisQueue, Superseded, TransientError, is_superseded, save_meta
+from provenfix.bot.run_records import RunRecords
+from provenfix.jobs.errors import ConfigError
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.progress import ProgressEvent, Stage
+from provenfix.jobs.repo_config import settings_from_text
+from provenfix.jobs.settings import REPO_CONFIG_PATH, AnalysisSettings
 
 log = logging.getLogger("provenfix.job")
 

@@ -7,10 +7,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from bot.db import Database, PostedSuggestion, Run, record_proven_fixes, upsert_repository, utcnow
-from bot.job_requests import JobRequest
-from bot.publish import PublishResult
-from jobs.report import Report, Suggestion
+from provenfix.bot.db import (
+    Database,
+    PostedSuggestion,
+    Run,
+    record_proven_fixes,
+    upsert_repository,
+    utcnow,
+)
+from provenfix.bot.job_requests import JobRequest
+from provenfix.bot.publish import PublishResult
+from provenfix.jobs.report import Report, Suggestion
 
 __all__ = ["RunRecords", "posted_suggestions"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from jobs.config import VALIDATION_MODES, PipelineConfig, read_pipeline_config
-from jobs.errors import ConfigError
-from jobs.settings_reader import SettingsReader
+from provenfix.jobs.config import VALIDATION_MODES, PipelineConfig, read_pipeline_config
+from provenfix.jobs.errors import ConfigError
+from provenfix.jobs.settings_reader import SettingsReader
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "sqlite:///provenfix.db"

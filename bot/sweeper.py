@@ -38,9 +38,9 @@ from redis import Redis
 from rq import Queue, get_current_job
 from rq.exceptions import DuplicateJobError
 
-from bot.github_api import GitHubError
-from bot.job_context import CONTEXT, AppApi
-from bot.queue import DELIVERY_KEY, KEY_PREFIX, TransientError
+from provenfix.bot.github_api import GitHubError
+from provenfix.bot.job_context import CONTEXT, AppApi
+from provenfix.bot.queue import DELIVERY_KEY, KEY_PREFIX, TransientError
 
 __all__ = [
     "SWEEP_FUNC",
@@ -56,7 +56,7 @@ __all__ = [
 
 log = logging.getLogger("provenfix.sweeper")
 
-SWEEP_FUNC = "bot.sweeper.sweep_deliveries"
+SWEEP_FUNC = "provenfix.bot.sweeper.sweep_deliveries"
 ASKED_KEY = f"{KEY_PREFIX}:sweeper:asked:{{}}"
 DUE_KEY = f"{KEY_PREFIX}:sweeper:due"
 LOCK_KEY = f"{KEY_PREFIX}:sweeper:lock"

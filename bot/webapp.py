@@ -56,17 +56,17 @@ from rq import Queue, Worker
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from bot import metrics
-from bot.db import Database
-from bot.events import EventHandler, Outcome
-from bot.payloads import PayloadRejected
-from bot.permissions import (
+from provenfix.bot import metrics
+from provenfix.bot.db import Database
+from provenfix.bot.events import EventHandler, Outcome
+from provenfix.bot.payloads import PayloadRejected
+from provenfix.bot.permissions import (
     AuthorAssociationPolicy,
     CollaboratorPermissionPolicy,
     PermissionPolicy,
 )
-from bot.queue import DELIVERY_KEY, AnalysisQueue, DeliveryClaim
-from bot.settings import BotSettings, SettingsError
+from provenfix.bot.queue import DELIVERY_KEY, AnalysisQueue, DeliveryClaim
+from provenfix.bot.settings import BotSettings, SettingsError
 
 try:  # parses a 25 kB payload in 25 µs instead of 60-100 µs: a sixth of the handler
     import orjson

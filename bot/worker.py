@@ -47,10 +47,10 @@ from rq.scripts import ACQUIRE_OR_REFRESH_LOCK_SCRIPT, acquire_or_refresh_lock
 from rq.utils import now, utcformat
 from rq.worker_pool import WorkerPool
 
-from bot.janitor import Janitor, janitor_for, request_finish
-from bot.job_context import CONTEXT, JobContext
-from bot.queue import analysis_queue, save_meta
-from bot.sweeper import SweepOptions, SweepScheduler
+from provenfix.bot.janitor import Janitor, janitor_for, request_finish
+from provenfix.bot.job_context import CONTEXT, JobContext
+from provenfix.bot.queue import analysis_queue, save_meta
+from provenfix.bot.sweeper import SweepOptions, SweepScheduler
 
 __all__ = ["ProvenFixWorker", "ResilientScheduler", "WorkerServices", "WorkerTiming", "run_worker"]
 

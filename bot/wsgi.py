@@ -24,10 +24,10 @@ from redis import Redis
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
-from bot.db import Database
-from bot.queue import analysis_queue
-from bot.settings import load_settings
-from bot.webapp import create_app
+from provenfix.bot.db import Database
+from provenfix.bot.queue import analysis_queue
+from provenfix.bot.settings import load_settings
+from provenfix.bot.webapp import create_app
 
 
 def web_redis(url: str) -> Redis:

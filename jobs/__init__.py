@@ -3,9 +3,6 @@
 Nothing in this package knows about GitHub.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from provenfix import __version__
 
-try:
-    __version__ = version("provenfix")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+source"
+__all__ = ["__version__"]

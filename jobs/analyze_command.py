@@ -16,26 +16,26 @@ from pathlib import Path
 
 import git
 
-from jobs.cli import EXIT_FINDINGS
-from jobs.config import PipelineConfig, load_pipeline_config
-from jobs.diff import resolve
-from jobs.errors import NoCommonAncestor, UsageError
-from jobs.factory import PipelineFactory, SandboxNotReady
-from jobs.formats import RENDERERS
-from jobs.formats.patch import Patch, proven_patch
-from jobs.pipeline import AnalysisRequest
-from jobs.progress import ProgressEvent, Stage
-from jobs.repo_config import (
+from provenfix.jobs.cli import EXIT_FINDINGS
+from provenfix.jobs.config import PipelineConfig, load_pipeline_config
+from provenfix.jobs.diff import resolve
+from provenfix.jobs.errors import NoCommonAncestor, UsageError
+from provenfix.jobs.factory import PipelineFactory, SandboxNotReady
+from provenfix.jobs.formats import RENDERERS
+from provenfix.jobs.formats.patch import Patch, proven_patch
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.progress import ProgressEvent, Stage
+from provenfix.jobs.repo_config import (
     config_change_notice,
     known_rule_ids,
     read_repo_settings,
     read_settings_file,
 )
-from jobs.report import Report
-from jobs.settings import AnalysisSettings
-from jobs.settings_reader import Flag
-from jobs.terminal import ProgressDisplay, progress_display
-from jobs.workspace import (
+from provenfix.jobs.report import Report
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.settings_reader import Flag
+from provenfix.jobs.terminal import ProgressDisplay, progress_display
+from provenfix.jobs.workspace import (
     apply_patch,
     check_clean,
     check_output,

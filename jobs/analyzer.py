@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from jobs.fingerprint import Fingerprinter
-from jobs.report import Finding, FunctionMetrics, Skipped
-from jobs.snapshot import Snapshot
+from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.report import Finding, FunctionMetrics, Skipped
+from provenfix.jobs.snapshot import Snapshot
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from jobs.config import load_pipeline_config
-from jobs.formats import RENDERERS
-from jobs.settings_reader import Flag, SettingsReader
+from provenfix.jobs.config import load_pipeline_config
+from provenfix.jobs.formats import RENDERERS
+from provenfix.jobs.settings_reader import Flag, SettingsReader
 
 EXIT_FINDINGS = 3  # --fail-on matched: the analysis ran and found something that gates CI
 
@@ -128,7 +128,9 @@ def flags(args: argparse.Namespace) -> dict[str, Flag]:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from jobs.analyze_command import run_analyze as run  # the pipeline only when analyzing
+    from provenfix.jobs.analyze_command import (
+        run_analyze as run,
+    )  # the pipeline only when analyzing
 
     return run(args, flags(args))
 
@@ -172,9 +174,9 @@ def run_build_base(args: argparse.Namespace) -> int:
             given[name] = Flag(label, value)
     config = load_pipeline_config(os.environ, given)
     mirrors = SettingsReader(os.environ, given)
-    from jobs.sandbox.base_image import build_base_image  # the Docker SDK only here
-    from jobs.sandbox.engine import connect_docker
-    from jobs.sandbox.errors import SandboxError
+    from provenfix.jobs.sandbox.base_image import build_base_image  # the Docker SDK only here
+    from provenfix.jobs.sandbox.engine import connect_docker
+    from provenfix.jobs.sandbox.errors import SandboxError
 
     sandbox = config.sandbox
     try:

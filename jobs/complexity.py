@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from radon.complexity import cc_rank, cc_visit
 from radon.metrics import mi_visit
 
-from jobs.analyzer import AnalysisPart
-from jobs.fingerprint import Fingerprinter
-from jobs.report import (
+from provenfix.jobs.analyzer import AnalysisPart
+from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.report import (
     Category,
     Finding,
     FindingSource,
@@ -26,8 +26,8 @@ from jobs.report import (
     Severity,
     Skipped,
 )
-from jobs.settings import AnalysisSettings
-from jobs.snapshot import FileVersions, Snapshot
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.snapshot import FileVersions, Snapshot
 
 
 @dataclass(frozen=True)

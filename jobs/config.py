@@ -31,12 +31,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.generation.code_model.config import ModelOptions, model_options
-from jobs.sandbox.settings import SandboxSettings, sandbox_settings
-from jobs.settings_reader import Flag, SettingsReader
+import provenfix
+from provenfix.jobs.generation.code_model.config import ModelOptions, model_options
+from provenfix.jobs.sandbox.settings import SandboxSettings, sandbox_settings
+from provenfix.jobs.settings_reader import Flag, SettingsReader
 
 VALIDATION_MODES = ("docker", "none", "off")
-BUNDLED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+# package data: provenfix/rules (in the repository, a link to rules/)
+BUNDLED_RULES_DIR = Path(provenfix.__file__).resolve().parent / "rules"
 # What semgrep and a `--sandbox none` test run inherit of our environment: enough to
 # find programs and write caches, never a credential.
 TOOL_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")

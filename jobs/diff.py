@@ -18,10 +18,10 @@ from pathlib import Path
 
 import git
 
-from jobs.errors import NoCommonAncestor, NotAGitRepository
-from jobs.gitrefs import check_object_id, resolve_commit
-from jobs.report import ChangedFile, LineRange, Skipped
-from jobs.tree import unsafe_links_at
+from provenfix.jobs.errors import NoCommonAncestor, NotAGitRepository
+from provenfix.jobs.gitrefs import check_object_id, resolve_commit
+from provenfix.jobs.report import ChangedFile, LineRange, Skipped
+from provenfix.jobs.tree import unsafe_links_at
 
 _HUNK_HEADER = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
 

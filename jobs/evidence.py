@@ -11,14 +11,14 @@ import ast
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from jobs.complexity import function_blocks
-from jobs.generation.edits import apply_candidates
-from jobs.report import Candidate, Finding, LineRange
-from jobs.scoring import Evidence
-from jobs.semgrep_stage import SemgrepAnalyzer
-from jobs.snapshot import Snapshot
-from jobs.validation.probe import CoverageMap
-from jobs.validation.selection import selection_scope
+from provenfix.jobs.complexity import function_blocks
+from provenfix.jobs.generation.edits import apply_candidates
+from provenfix.jobs.report import Candidate, Finding, LineRange
+from provenfix.jobs.scoring import Evidence
+from provenfix.jobs.semgrep_stage import SemgrepAnalyzer
+from provenfix.jobs.snapshot import Snapshot
+from provenfix.jobs.validation.probe import CoverageMap
+from provenfix.jobs.validation.selection import selection_scope
 
 
 def after_region(cand: Candidate) -> LineRange:

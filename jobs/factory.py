@@ -13,23 +13,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from jobs.analyzer import Analyzer
-from jobs.complexity import ComplexityAnalyzer
-from jobs.config import PipelineConfig
-from jobs.diff import Change
-from jobs.errors import UsageError
-from jobs.generation.autofix import SemgrepAutofixGenerator
-from jobs.generation.base import CandidateGenerator
-from jobs.generation.code_model.backend import CodeModel
-from jobs.generation.code_model.config import ModelOptions, open_model
-from jobs.generation.code_model.generator import ModelRepairGenerator
-from jobs.generation.codemods import CodemodGenerator
-from jobs.pipeline import Pipeline, Stages
-from jobs.progress import Progress, no_progress
-from jobs.repo_config import export_repo_semgrep
-from jobs.semgrep_stage import SemgrepAnalyzer
-from jobs.settings import AnalysisSettings
-from jobs.validation.stage import (
+from provenfix.jobs.analyzer import Analyzer
+from provenfix.jobs.complexity import ComplexityAnalyzer
+from provenfix.jobs.config import PipelineConfig
+from provenfix.jobs.diff import Change
+from provenfix.jobs.errors import UsageError
+from provenfix.jobs.generation.autofix import SemgrepAutofixGenerator
+from provenfix.jobs.generation.base import CandidateGenerator
+from provenfix.jobs.generation.code_model.backend import CodeModel
+from provenfix.jobs.generation.code_model.config import ModelOptions, open_model
+from provenfix.jobs.generation.code_model.generator import ModelRepairGenerator
+from provenfix.jobs.generation.codemods import CodemodGenerator
+from provenfix.jobs.pipeline import Pipeline, Stages
+from provenfix.jobs.progress import Progress, no_progress
+from provenfix.jobs.repo_config import export_repo_semgrep
+from provenfix.jobs.semgrep_stage import SemgrepAnalyzer
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.validation.stage import (
     DockerTestEnvironment,
     LocalTestEnvironment,
     TestEnvironment,
@@ -96,9 +96,11 @@ class PipelineFactory:
         saying how to fix it otherwise; a line describing the sandbox when ready."""
         if self.config.validation != "docker":
             return f"validation: {self.config.validation}"
-        from jobs.sandbox.env_image import ensure_base_image  # the Docker SDK only when used
-        from jobs.sandbox.errors import SandboxError
-        from jobs.sandbox.runner import open_sandbox
+        from provenfix.jobs.sandbox.env_image import (
+            ensure_base_image,
+        )  # the Docker SDK only when used
+        from provenfix.jobs.sandbox.errors import SandboxError
+        from provenfix.jobs.sandbox.runner import open_sandbox
 
         settings = self.config.sandbox
         try:
@@ -144,7 +146,7 @@ def _environment(
         return LocalTestEnvironment(
             python=config.python, pytest_args=settings.pytest_args, environ=config.tool_environ
         )
-    from jobs.sandbox.runner import open_sandbox  # the Docker SDK only when used
+    from provenfix.jobs.sandbox.runner import open_sandbox  # the Docker SDK only when used
 
     return DockerTestEnvironment(
         open_sandbox(config.sandbox),

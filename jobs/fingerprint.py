@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 
-from jobs.source import normalize_code
+from provenfix.jobs.source import normalize_code
 
 
 class Fingerprinter:

@@ -16,7 +16,7 @@ import re
 
 import git
 
-from jobs.errors import UnknownRevision, UnsafeRevision
+from provenfix.jobs.errors import UnknownRevision, UnsafeRevision
 
 MAX_REVISION_CHARS = 1024
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")

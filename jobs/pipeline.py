@@ -13,20 +13,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from jobs import __version__
-from jobs.analyzer import AnalysisPart, Analyzer
-from jobs.diff import Change, compute_change, open_repo
-from jobs.evidence import collect_evidence
-from jobs.fingerprint import Fingerprinter
-from jobs.generation.base import CandidateGenerator, ExplainsDrops
-from jobs.progress import Progress, ProgressEvent, Stage, no_progress
-from jobs.report import Candidate, Finding, Report, Skipped, ToolInfo, ValidationStatus
-from jobs.semgrep_stage import SemgrepAnalyzer
-from jobs.settings import AnalysisSettings
-from jobs.snapshot import Snapshot, take_snapshot
-from jobs.suggest import assemble_suggestions, outside_reason, untouched_line
-from jobs.suppression import split_suppressed
-from jobs.validation.stage import (
+from provenfix.jobs import __version__
+from provenfix.jobs.analyzer import AnalysisPart, Analyzer
+from provenfix.jobs.diff import Change, compute_change, open_repo
+from provenfix.jobs.evidence import collect_evidence
+from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.generation.base import CandidateGenerator, ExplainsDrops
+from provenfix.jobs.progress import Progress, ProgressEvent, Stage, no_progress
+from provenfix.jobs.report import Candidate, Finding, Report, Skipped, ToolInfo, ValidationStatus
+from provenfix.jobs.semgrep_stage import SemgrepAnalyzer
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.snapshot import Snapshot, take_snapshot
+from provenfix.jobs.suggest import assemble_suggestions, outside_reason, untouched_line
+from provenfix.jobs.suppression import split_suppressed
+from provenfix.jobs.validation.stage import (
     NoTestEnvironment,
     ValidationOutcome,
     ValidationStage,

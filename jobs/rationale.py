@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs.report import Candidate, Finding, Score, Validation, ValidationStatus
-from jobs.scoring import Evidence
+from provenfix.jobs.report import Candidate, Finding, Score, Validation, ValidationStatus
+from provenfix.jobs.scoring import Evidence
 
 _MAX_LISTED = 3
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import git
 import yaml
 
-from jobs.errors import ConfigError, UsageError
-from jobs.gitrefs import resolve_commit
-from jobs.semgrep_stage import RepoRules
-from jobs.settings import (
+from provenfix.jobs.errors import ConfigError, UsageError
+from provenfix.jobs.gitrefs import resolve_commit
+from provenfix.jobs.semgrep_stage import RepoRules
+from provenfix.jobs.settings import (
     REPO_CONFIG_PATH,
     REPO_CONFIG_PATHS,
     AnalysisSettings,

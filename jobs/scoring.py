@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs.report import Score, ScoreComponents, Validation, ValidationStatus, Weights
+from provenfix.jobs.report import Score, ScoreComponents, Validation, ValidationStatus, Weights
 
 FLAKY_PENALTY = 0.8
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import yaml
 
-from jobs.analyzer import AnalysisPart
-from jobs.errors import ToolFailure
-from jobs.fingerprint import Fingerprinter
-from jobs.report import Category, Finding, FindingSource, Severity, Skipped
-from jobs.snapshot import Snapshot
+from provenfix.jobs.analyzer import AnalysisPart
+from provenfix.jobs.errors import ToolFailure
+from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.report import Category, Finding, FindingSource, Severity, Skipped
+from provenfix.jobs.snapshot import Snapshot
 
 _SEVERITY = {
     "CRITICAL": Severity.ERROR,

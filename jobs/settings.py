@@ -18,8 +18,8 @@ import pathspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jobs.errors import ConfigError
-from jobs.report import Weights
+from provenfix.jobs.errors import ConfigError
+from provenfix.jobs.report import Weights
 
 REPO_CONFIG_PATH = ".github/provenfix.yml"
 REPO_CONFIG_PATHS = (REPO_CONFIG_PATH, ".github/provenfix.yaml")

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.diff import Change
-from jobs.report import ChangedFile, Skipped
-from jobs.settings import AnalysisSettings
-from jobs.source import SourceFile, UnreadableSource, parse
+from provenfix.jobs.diff import Change
+from provenfix.jobs.report import ChangedFile, Skipped
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.source import SourceFile, UnreadableSource, parse
 
 
 @dataclass(frozen=True)

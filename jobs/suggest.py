@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from jobs.rationale import write_rationale
-from jobs.report import (
+from provenfix.jobs.rationale import write_rationale
+from provenfix.jobs.report import (
     Candidate,
     Finding,
     FindingSource,
@@ -32,7 +32,7 @@ from jobs.report import (
     ValidationStatus,
     Weights,
 )
-from jobs.scoring import Evidence, score
+from provenfix.jobs.scoring import Evidence, score
 
 _NO_EVIDENCE = Evidence(0, 0, 0, 0, 0, 0)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from jobs.report import Finding, Skipped
-from jobs.snapshot import Snapshot
+from provenfix.jobs.report import Finding, Skipped
+from provenfix.jobs.snapshot import Snapshot
 
 _DIRECTIVE = re.compile(r"#\s*provenfix:\s*ignore\b(?:\[([^\]]*)\])?", re.IGNORECASE)
 ALL_RULES = frozenset({"*"})

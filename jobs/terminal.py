@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from jobs.progress import ProgressEvent, Stage
+from provenfix.jobs.progress import ProgressEvent, Stage
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType

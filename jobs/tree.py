@@ -13,9 +13,9 @@ from pathlib import Path
 
 import git
 
-from jobs.gitrefs import check_object_id
-from jobs.links import OUTSIDE, TreeListing, unsafe_links
-from jobs.report import Skipped
+from provenfix.jobs.gitrefs import check_object_id
+from provenfix.jobs.links import OUTSIDE, TreeListing, unsafe_links
+from provenfix.jobs.report import Skipped
 
 _LINK_MODE = "120000"
 

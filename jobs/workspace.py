@@ -12,7 +12,7 @@ from pathlib import Path
 
 import git
 
-from jobs.errors import NoCommonAncestor, NotAGitRepository, UnknownRevision, UsageError
+from provenfix.jobs.errors import NoCommonAncestor, NotAGitRepository, UnknownRevision, UsageError
 
 DEFAULT_BRANCHES = ("main", "master", "trunk", "develop")
 

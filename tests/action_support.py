@@ -121,7 +121,7 @@ class Runner:
         self,
         inputs: Mapping[str, str] | None = None,
         *,
-        command: Sequence[str] = (sys.executable, "-m", "actions"),
+        command: Sequence[str] = (sys.executable, "-m", "provenfix.actions"),
         event: Mapping[str, Any] | None = None,
         extra_env: Mapping[str, str] | None = None,
     ) -> StepResult:

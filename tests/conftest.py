@@ -19,9 +19,9 @@ from repo_support import REPORT_SCHEMA, FileTree, GitRepo, MakeRepo
 if TYPE_CHECKING:  # the Docker SDK is imported by the tests that use the engine only
     import docker
 
-    from jobs.sandbox.env_image import EnvImage
-    from jobs.sandbox.runner import DockerSandbox
-    from jobs.sandbox.settings import SandboxSettings
+    from provenfix.jobs.sandbox.env_image import EnvImage
+    from provenfix.jobs.sandbox.runner import DockerSandbox
+    from provenfix.jobs.sandbox.settings import SandboxSettings
 
 __all__ = ["FileTree", "GitRepo", "MakeRepo"]
 
@@ -80,7 +80,7 @@ def github_standin() -> Iterator[GitHubStandIn]:
 @pytest.fixture
 def github_app(github_standin: GitHubStandIn) -> Any:
     """bot.github_api.GitHubApp pointed at the stand-in, with short retry waits."""
-    from bot.github_api import GitHubApp, RetryPolicy
+    from provenfix.bot.github_api import GitHubApp, RetryPolicy
 
     return GitHubApp(
         github_standin.app_id,
@@ -106,8 +106,8 @@ def github_client(github_app: Any, github_standin: GitHubStandIn) -> Any:
 @pytest.fixture(scope="session")
 def docker_client() -> docker.DockerClient:
     """The engine; without one the tests fail (they do not skip) with the fix in the message."""
-    from jobs.sandbox.engine import connect_docker
-    from jobs.sandbox.errors import SandboxUnavailable
+    from provenfix.jobs.sandbox.engine import connect_docker
+    from provenfix.jobs.sandbox.errors import SandboxUnavailable
 
     try:
         return connect_docker(os.environ)
@@ -118,8 +118,8 @@ def docker_client() -> docker.DockerClient:
 @pytest.fixture(scope="session")
 def base_image(docker_client: docker.DockerClient) -> str:
     """The local sandbox base image, built once if missing (about a minute)."""
-    from jobs.sandbox.base_image import build_base_image
-    from jobs.sandbox.settings import DEFAULT_BASE_IMAGE
+    from provenfix.jobs.sandbox.base_image import build_base_image
+    from provenfix.jobs.sandbox.settings import DEFAULT_BASE_IMAGE
 
     return build_base_image(
         docker_client, DEFAULT_BASE_IMAGE, log=lambda line: print(line, file=sys.stderr)
@@ -130,7 +130,7 @@ def base_image(docker_client: docker.DockerClient) -> str:
 def sandbox_settings(base_image: str) -> SandboxSettings:
     """The sandbox's settings, with our own owner label: other sessions may run sandboxes on
     this engine meanwhile."""
-    from jobs.sandbox.settings import SandboxLimits, SandboxSettings
+    from provenfix.jobs.sandbox.settings import SandboxLimits, SandboxSettings
 
     return SandboxSettings(
         owner=f"pytest-{os.getpid()}-{uuid.uuid4().hex[:8]}",
@@ -141,7 +141,7 @@ def sandbox_settings(base_image: str) -> SandboxSettings:
 
 @pytest.fixture(scope="session")
 def sandbox(docker_client: docker.DockerClient, sandbox_settings: SandboxSettings) -> DockerSandbox:
-    from jobs.sandbox.runner import DockerSandbox
+    from provenfix.jobs.sandbox.runner import DockerSandbox
 
     return DockerSandbox(docker_client, sandbox_settings)
 
@@ -154,7 +154,7 @@ def plain_env(
 ) -> EnvImage:
     """The environment of a repository without dependency files: pytest and coverage
     (environment images are cached by the engine between sessions)."""
-    from jobs.sandbox.env_image import ensure_env_image
+    from provenfix.jobs.sandbox.env_image import ensure_env_image
 
     repo = tmp_path_factory.mktemp("plain-env") / "repo"
     repo.mkdir()

@@ -14,8 +14,8 @@ from typing import Any
 from repo_support import GitRepo, MakeRepo
 from stats_repo import BASE, HEAD
 
-from jobs.links import ABSOLUTE, CYCLE, LOOP, OUTSIDE
-from jobs.report import Report, ValidationStatus
+from provenfix.jobs.links import ABSOLUTE, CYCLE, LOOP, OUTSIDE
+from provenfix.jobs.report import Report, ValidationStatus
 
 TESTS = """import pathlib
 

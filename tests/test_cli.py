@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from repo_support import PROJECT_ROOT, MakeRepo
 
-from bot.cli import main
+from provenfix.bot.cli import main
 
 BASE = '''"""Orders."""
 

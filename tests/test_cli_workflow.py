@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from repo_support import GitRepo, MakeRepo
 
-from bot.cli import main
+from provenfix.bot.cli import main
 
 MODULE = "def label(value):\n    if value == None:\n        return 'none'\n    return str(value)\n"
 BASE = {

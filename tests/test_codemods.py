@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from repo_support import MakeRepo
 
-from jobs.diff import compute_change, open_repo
-from jobs.generation.codemods import CodemodGenerator, default_codemods, minimal_candidate
-from jobs.generation.codemods.framework import Codemod
-from jobs.generation.edits import apply_candidates, parse_error
-from jobs.report import (
+from provenfix.jobs.diff import compute_change, open_repo
+from provenfix.jobs.generation.codemods import CodemodGenerator, default_codemods, minimal_candidate
+from provenfix.jobs.generation.codemods.framework import Codemod
+from provenfix.jobs.generation.edits import apply_candidates, parse_error
+from provenfix.jobs.report import (
     Candidate,
     Category,
     Finding,
@@ -31,8 +31,8 @@ from jobs.report import (
     Severity,
     SuggestionKind,
 )
-from jobs.settings import AnalysisSettings
-from jobs.snapshot import Snapshot, take_snapshot
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.snapshot import Snapshot, take_snapshot
 
 PATH = "shop/orders.py"
 HEADER = "import json\nimport math\n\n\n"
@@ -1045,8 +1045,8 @@ def test_minimal_candidate_offsets_and_finding_links() -> None:
 def test_functions_are_located_by_ast_exactly_where_libcst_puts_them() -> None:
     import libcst as cst
 
-    from jobs.generation.codemods.generator import _locate, _locate_slowly, _touched_spans
-    from jobs.report import ChangedFile, LineRange
+    from provenfix.jobs.generation.codemods.generator import _locate, _locate_slowly, _touched_spans
+    from provenfix.jobs.report import ChangedFile, LineRange
 
     text = """import functools
 

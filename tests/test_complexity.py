@@ -4,11 +4,11 @@ from pathlib import Path
 
 from repo_support import MakeRepo
 
-from jobs.complexity import ComplexityAnalyzer
-from jobs.diff import compute_change, open_repo
-from jobs.fingerprint import Fingerprinter
-from jobs.settings import AnalysisSettings
-from jobs.snapshot import take_snapshot
+from provenfix.jobs.complexity import ComplexityAnalyzer
+from provenfix.jobs.diff import compute_change, open_repo
+from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.snapshot import take_snapshot
 
 
 def branchy(name: str, branches: int) -> str:

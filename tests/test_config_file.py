@@ -12,12 +12,12 @@ import pytest
 import yaml
 from repo_support import PROJECT_ROOT, MakeRepo
 
-from jobs.config import BUNDLED_RULES_DIR, PipelineConfig
-from jobs.errors import ConfigError
-from jobs.factory import build_pipeline
-from jobs.pipeline import AnalysisRequest
-from jobs.repo_config import config_change_notice, read_repo_settings, settings_from_text
-from jobs.settings import AnalysisSettings, config_json_schema, load_repo_config
+from provenfix.jobs.config import BUNDLED_RULES_DIR, PipelineConfig
+from provenfix.jobs.errors import ConfigError
+from provenfix.jobs.factory import build_pipeline
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.repo_config import config_change_notice, read_repo_settings, settings_from_text
+from provenfix.jobs.settings import AnalysisSettings, config_json_schema, load_repo_config
 
 BROKEN = """\
 thresholds:

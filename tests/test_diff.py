@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from repo_support import MakeRepo
 
-from jobs.diff import compute_change, open_repo
-from jobs.errors import NoCommonAncestor, NotAGitRepository, UnknownRevision
-from jobs.report import LineRange
+from provenfix.jobs.diff import compute_change, open_repo
+from provenfix.jobs.errors import NoCommonAncestor, NotAGitRepository, UnknownRevision
+from provenfix.jobs.report import LineRange
 
 
 def test_added_lines_and_hunks_on_the_head_side(make_repo: MakeRepo) -> None:

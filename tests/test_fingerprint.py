@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from jobs.fingerprint import Fingerprinter
-from jobs.source import normalize_code, parse
+from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.source import normalize_code, parse
 
 
 def test_ids_survive_moves_and_reformatting() -> None:

@@ -17,10 +17,10 @@ import pytest
 import yaml
 from repo_support import PROJECT_ROOT, MakeRepo
 
-from bot.cli import build_parser, main
-from jobs.formats import RENDERERS
-from jobs.formats.rdjson import report_to_rdjson
-from jobs.formats.sarif import (
+from provenfix.bot.cli import build_parser, main
+from provenfix.jobs.formats import RENDERERS
+from provenfix.jobs.formats.rdjson import report_to_rdjson
+from provenfix.jobs.formats.sarif import (
     FINGERPRINT_KEY,
     PROJECT_URL,
     derive_repository_uri,
@@ -28,7 +28,7 @@ from jobs.formats.sarif import (
     render_sarif,
     report_to_sarif,
 )
-from jobs.report import (
+from provenfix.jobs.report import (
     Category,
     Finding,
     FindingSource,

@@ -17,14 +17,14 @@ import git
 import pytest
 from repo_support import GitRepo, MakeRepo
 
-from jobs.config import PipelineConfig
-from jobs.diff import compute_change, open_repo, resolve
-from jobs.errors import UnknownRevision, UnsafeRevision, UsageError
-from jobs.factory import build_pipeline
-from jobs.gitrefs import check_object_id, check_revision, resolve_commit
-from jobs.pipeline import AnalysisRequest
-from jobs.settings import AnalysisSettings
-from jobs.tree import export_revision, export_tree, unsafe_links_at
+from provenfix.jobs.config import PipelineConfig
+from provenfix.jobs.diff import compute_change, open_repo, resolve
+from provenfix.jobs.errors import UnknownRevision, UnsafeRevision, UsageError
+from provenfix.jobs.factory import build_pipeline
+from provenfix.jobs.gitrefs import check_object_id, check_revision, resolve_commit
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.tree import export_revision, export_tree, unsafe_links_at
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ from hostile_repo import (
 )
 from repo_support import MakeRepo
 
-from jobs.config import PipelineConfig
-from jobs.diff import compute_change, open_repo
-from jobs.factory import build_pipeline
-from jobs.pipeline import AnalysisRequest
-from jobs.settings import AnalysisSettings
-from jobs.tree import export_revision
+from provenfix.jobs.config import PipelineConfig
+from provenfix.jobs.diff import compute_change, open_repo
+from provenfix.jobs.factory import build_pipeline
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.tree import export_revision
 
 
 def test_the_diff_reports_every_hostile_link_with_its_reason(make_repo: MakeRepo) -> None:

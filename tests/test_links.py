@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.links import (
+from provenfix.jobs.links import (
     ABSOLUTE,
     CYCLE,
     LOOP,
@@ -20,8 +20,8 @@ from jobs.links import (
     scan_folder,
     unsafe_links,
 )
-from jobs.sandbox.workdir import copy_tree, prepare_workdir
-from jobs.validation.probe_plugin import _looping_links
+from provenfix.jobs.sandbox.workdir import copy_tree, prepare_workdir
+from provenfix.jobs.validation.probe_plugin import _looping_links
 
 
 def listing(dirs: str, **links: str) -> TreeListing:

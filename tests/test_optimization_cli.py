@@ -11,7 +11,7 @@ from typing import Any
 
 from repo_support import PROJECT_ROOT, MakeRepo
 
-ANALYZE = [sys.executable, "-m", "bot.cli", "analyze", "--base", "main", "--head", "pr"]
+ANALYZE = [sys.executable, "-m", "provenfix.bot.cli", "analyze", "--base", "main", "--head", "pr"]
 ANALYZE += ["--sandbox", "docker"]
 BASE = {
     "inventory.py": '"""Stock keeping."""\n',

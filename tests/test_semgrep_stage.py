@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from repo_support import MakeRepo
 
-from jobs.config import PipelineConfig
-from jobs.diff import compute_change, open_repo
-from jobs.errors import ToolFailure
-from jobs.factory import build_pipeline
-from jobs.fingerprint import Fingerprinter
-from jobs.pipeline import AnalysisRequest
-from jobs.semgrep_stage import SemgrepAnalyzer
-from jobs.settings import AnalysisSettings
-from jobs.snapshot import take_snapshot
+from provenfix.jobs.config import PipelineConfig
+from provenfix.jobs.diff import compute_change, open_repo
+from provenfix.jobs.errors import ToolFailure
+from provenfix.jobs.factory import build_pipeline
+from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.semgrep_stage import SemgrepAnalyzer
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.snapshot import take_snapshot
 
 EQ_NONE = """rules:
 - id: test-eq-none

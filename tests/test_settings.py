@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.errors import ConfigError
-from jobs.settings import AnalysisSettings, load_repo_config
+from provenfix.jobs.errors import ConfigError
+from provenfix.jobs.settings import AnalysisSettings, load_repo_config
 
 
 def test_empty_config_means_defaults() -> None:

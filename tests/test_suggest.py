@@ -4,7 +4,7 @@ did not touch, or is an optimization without a significant measured speed-up) is
 
 from __future__ import annotations
 
-from jobs.report import (
+from provenfix.jobs.report import (
     Candidate,
     Category,
     Finding,
@@ -18,8 +18,8 @@ from jobs.report import (
     ValidationStatus,
     Weights,
 )
-from jobs.scoring import Evidence
-from jobs.suggest import assemble_suggestions
+from provenfix.jobs.scoring import Evidence
+from provenfix.jobs.suggest import assemble_suggestions
 
 PROVEN = Validation(
     ValidationStatus.PASSED, tests_selected=2, tests_run=2, passing_tests=("t::a", "t::b"), runs=3

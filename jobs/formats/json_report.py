@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jobs.report import (
+from provenfix.jobs.report import (
     Finding,
     FunctionMetrics,
     ReplayEvidence,

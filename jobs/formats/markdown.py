@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jobs.formats.patch import change_lines
-from jobs.report import Report, Severity, Suggestion
+from provenfix.jobs.formats.patch import change_lines
+from provenfix.jobs.report import Report, Severity, Suggestion
 
 _ICON = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
 

@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from jobs.report import Report, Suggestion
+from provenfix.jobs.report import Report, Suggestion
 
 NO_NEWLINE = "\\ No newline at end of file\n"
 

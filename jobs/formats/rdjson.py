@@ -14,8 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from jobs.formats.sarif import PROJECT_URL, rule_doc, strip_line_break
-from jobs.report import Finding, Report, Severity, Suggestion
+from provenfix.jobs.formats.sarif import PROJECT_URL, rule_doc, strip_line_break
+from provenfix.jobs.report import Finding, Report, Severity, Suggestion
 
 _SEVERITY = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "INFO"}
 _WHAT_WAS_WRONG = "**What was wrong:**"  # the rationale's first paragraph (jobs/rationale.py)

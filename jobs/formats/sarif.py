@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from jobs.config import BUNDLED_RULES_DIR
-from jobs.report import Category, Finding, Report, Severity, Suggestion
+from provenfix.jobs.config import BUNDLED_RULES_DIR
+from provenfix.jobs.report import Category, Finding, Report, Severity, Suggestion
 
 PROJECT_URL = "https://github.com/provenfix/provenfix"
 DOCS_URL = f"{PROJECT_URL}/blob/main"

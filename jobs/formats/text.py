@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jobs.formats.patch import change_lines
-from jobs.report import Report, Skipped
+from provenfix.jobs.formats.patch import change_lines
+from provenfix.jobs.report import Report, Skipped
 
 
 def render_text(report: Report) -> str:

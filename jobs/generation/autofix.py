@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs.generation.edits import EditError, apply_candidates, line_candidate, parse_error
-from jobs.report import Candidate, Category, Finding, SuggestionKind
-from jobs.snapshot import Snapshot
+from provenfix.jobs.generation.edits import EditError, apply_candidates, line_candidate, parse_error
+from provenfix.jobs.report import Candidate, Category, Finding, SuggestionKind
+from provenfix.jobs.snapshot import Snapshot
 
 
 class SemgrepAutofixGenerator:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from jobs.report import Candidate, Finding, Skipped
-from jobs.snapshot import Snapshot
+from provenfix.jobs.report import Candidate, Finding, Skipped
+from provenfix.jobs.snapshot import Snapshot
 
 
 class CandidateGenerator(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 
-from jobs.report import Candidate, SuggestionKind
+from provenfix.jobs.report import Candidate, SuggestionKind
 
 
 class EditError(ValueError):

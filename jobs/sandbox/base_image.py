@@ -26,8 +26,8 @@ from typing import Any
 import docker
 import docker.errors
 
-from jobs.sandbox.errors import BaseImageBuildError
-from jobs.sandbox.settings import (
+from provenfix.jobs.sandbox.errors import BaseImageBuildError
+from provenfix.jobs.sandbox.settings import (
     DEFAULT_BASE_IMAGE,
     IMAGE_PATH,
     SANDBOX_GID,

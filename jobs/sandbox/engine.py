@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import docker
 import docker.errors
 
-from jobs.sandbox.errors import SandboxUnavailable
+from provenfix.jobs.sandbox.errors import SandboxUnavailable
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 

@@ -28,9 +28,14 @@ from typing import Any
 import docker
 import docker.errors
 
-from jobs.sandbox.errors import BaseImageMissing, EnvironmentInstallError, SandboxRunError
-from jobs.sandbox.runner import ContainerSpec, SandboxResult, base_environment, run_container
-from jobs.sandbox.settings import (
+from provenfix.jobs.sandbox.errors import BaseImageMissing, EnvironmentInstallError, SandboxRunError
+from provenfix.jobs.sandbox.runner import (
+    ContainerSpec,
+    SandboxResult,
+    base_environment,
+    run_container,
+)
+from provenfix.jobs.sandbox.settings import (
     CONTAINER_LABEL,
     IMAGE_PATH,
     OWNER_LABEL,
@@ -41,7 +46,7 @@ from jobs.sandbox.settings import (
     WORK_REPO,
     SandboxSettings,
 )
-from jobs.sandbox.workdir import prepare_workdir, remove_workdir
+from provenfix.jobs.sandbox.workdir import prepare_workdir, remove_workdir
 
 DEPENDENCY_PATTERNS = (
     "pyproject.toml",

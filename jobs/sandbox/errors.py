@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs.errors import ProvenFixError
+from provenfix.jobs.errors import ProvenFixError
 
 
 class SandboxError(ProvenFixError):

@@ -25,9 +25,9 @@ import docker
 import docker.errors
 from docker.types import LogConfig, Ulimit
 
-from jobs.sandbox.engine import connect_docker
-from jobs.sandbox.errors import SandboxRunError, WorkdirError
-from jobs.sandbox.settings import (
+from provenfix.jobs.sandbox.engine import connect_docker
+from provenfix.jobs.sandbox.errors import SandboxRunError, WorkdirError
+from provenfix.jobs.sandbox.settings import (
     CONTAINER_LABEL,
     IMAGE_PATH,
     OWNER_LABEL,

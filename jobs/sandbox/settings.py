@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.errors import ConfigError
-from jobs.sandbox.errors import SandboxError
-from jobs.settings_reader import SettingsReader
+from provenfix.jobs.errors import ConfigError
+from provenfix.jobs.sandbox.errors import SandboxError
+from provenfix.jobs.settings_reader import SettingsReader
 
 SANDBOX_UID = 10001
 SANDBOX_GID = 10001

@@ -17,9 +17,9 @@ import subprocess
 from collections.abc import Collection
 from pathlib import Path
 
-from jobs.links import TreeListing, unsafe_links
-from jobs.sandbox.errors import WorkdirError
-from jobs.sandbox.settings import SANDBOX_GID, SANDBOX_UID
+from provenfix.jobs.links import TreeListing, unsafe_links
+from provenfix.jobs.sandbox.errors import WorkdirError
+from provenfix.jobs.sandbox.settings import SANDBOX_GID, SANDBOX_UID
 
 
 def prepare_workdir(src: Path, dst: Path, *, exclude: Collection[str] = ()) -> Path:

@@ -12,11 +12,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from jobs.fingerprint import Fingerprinter
-from jobs.report import Category, ChangedFile, Finding, FindingSource, LineRange, Severity
-from jobs.snapshot import Snapshot
-from jobs.source import SourceFile
-from jobs.validation.probe import CoverageMap, TestOutcome
+from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.report import Category, ChangedFile, Finding, FindingSource, LineRange, Severity
+from provenfix.jobs.snapshot import Snapshot
+from provenfix.jobs.source import SourceFile
+from provenfix.jobs.validation.probe import CoverageMap, TestOutcome
 
 RULE_ID = "test-failure"
 # pytest's long format ("pkg/mod.py:12: in f") and native tracebacks

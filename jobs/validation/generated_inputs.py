@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
-from jobs.validation import probe_values as values
+from provenfix.jobs.validation import probe_values as values
 
 _SCALARS: dict[str, st.SearchStrategy[Any]] = {
     "int": st.integers(min_value=-(10**6), max_value=10**6),

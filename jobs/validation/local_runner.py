@@ -22,8 +22,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from jobs.sandbox.workdir import copy_tree
-from jobs.validation.testrun import (
+from provenfix.jobs.sandbox.workdir import copy_tree
+from provenfix.jobs.validation.testrun import (
     STREAM_CAP_BYTES,
     Plan,
     PlanRun,

@@ -28,12 +28,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jobs.validation import probe_values as values
+    from provenfix.jobs.validation import probe_values as values
 else:
     try:
         import provenfix_values as values
     except ImportError:  # imported on the host (tests)
-        from jobs.validation import probe_values as values
+        from provenfix.jobs.validation import probe_values as values
 
 CALL_TIMEOUT_S = 2.0
 _INTROSPECTS = frozenset({"_getframe", "currentframe", "stack", "getouterframes", "f_back"})

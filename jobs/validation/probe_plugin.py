@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from jobs.validation import probe_calls as calls
+    from provenfix.jobs.validation import probe_calls as calls
 else:
     try:
         import provenfix_calls as calls
     except ImportError:  # imported on the host (tests)
-        from jobs.validation import probe_calls as calls
+        from provenfix.jobs.validation import probe_calls as calls
 
 _MAX_MESSAGE = 4000
 PYTEST_OPTIONS = (

@@ -20,12 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.report import Candidate, LineRange, ReplayEvidence, SpeedEvidence
-from jobs.snapshot import Snapshot
-from jobs.validation import probe_values as values
-from jobs.validation.generated_inputs import generated_calls
-from jobs.validation.probe import RecordedFunction, ReplayResult
-from jobs.validation.testrun import RecordTarget, ReplaySpec
+from provenfix.jobs.report import Candidate, LineRange, ReplayEvidence, SpeedEvidence
+from provenfix.jobs.snapshot import Snapshot
+from provenfix.jobs.validation import probe_values as values
+from provenfix.jobs.validation.generated_inputs import generated_calls
+from provenfix.jobs.validation.probe import RecordedFunction, ReplayResult
+from provenfix.jobs.validation.testrun import RecordTarget, ReplaySpec
 
 BENCH_ROUNDS = 15
 GENERATED_INPUTS = 60

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs.report import Candidate, LineRange
-from jobs.snapshot import Snapshot
-from jobs.validation.probe import CoverageMap
+from provenfix.jobs.report import Candidate, LineRange
+from provenfix.jobs.snapshot import Snapshot
+from provenfix.jobs.validation.probe import CoverageMap
 
 
 def selection_scope(cand: Candidate, snapshot: Snapshot, coverage: CoverageMap) -> LineRange:

@@ -11,8 +11,8 @@ from typing import Protocol
 import docker
 import git
 
-from jobs.progress import Progress, ProgressEvent, Stage, no_progress
-from jobs.report import (
+from provenfix.jobs.progress import Progress, ProgressEvent, Stage, no_progress
+from provenfix.jobs.report import (
     Candidate,
     Finding,
     Skipped,
@@ -20,20 +20,20 @@ from jobs.report import (
     Validation,
     ValidationStatus,
 )
-from jobs.sandbox.env_image import dependency_files, ensure_env_image
-from jobs.sandbox.errors import EnvironmentInstallError
-from jobs.sandbox.runner import DockerSandbox
-from jobs.sandbox.settings import SandboxLimits
-from jobs.snapshot import Snapshot
-from jobs.source import SourceFile, UnreadableSource, parse
-from jobs.tree import export_revision
-from jobs.validation.failures import failure_findings
-from jobs.validation.local_runner import SubprocessTestRunner
-from jobs.validation.probe import CoverageMap
-from jobs.validation.replay import plan_replay, record_targets
-from jobs.validation.selection import select_tests
-from jobs.validation.testrun import SandboxTestRunner, TestRunner, run_tests
-from jobs.validation.validator import Baseline, Case, Validator
+from provenfix.jobs.sandbox.env_image import dependency_files, ensure_env_image
+from provenfix.jobs.sandbox.errors import EnvironmentInstallError
+from provenfix.jobs.sandbox.runner import DockerSandbox
+from provenfix.jobs.sandbox.settings import SandboxLimits
+from provenfix.jobs.snapshot import Snapshot
+from provenfix.jobs.source import SourceFile, UnreadableSource, parse
+from provenfix.jobs.tree import export_revision
+from provenfix.jobs.validation.failures import failure_findings
+from provenfix.jobs.validation.local_runner import SubprocessTestRunner
+from provenfix.jobs.validation.probe import CoverageMap
+from provenfix.jobs.validation.replay import plan_replay, record_targets
+from provenfix.jobs.validation.selection import select_tests
+from provenfix.jobs.validation.testrun import SandboxTestRunner, TestRunner, run_tests
+from provenfix.jobs.validation.validator import Baseline, Case, Validator
 
 
 class TestEnvironment(Protocol):

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from jobs.sandbox.runner import DockerSandbox
-from jobs.sandbox.settings import SANDBOX_GID, SANDBOX_UID, SandboxLimits
-from jobs.sandbox.workdir import prepare_workdir, remove_workdir
-from jobs.validation.probe import (
+from provenfix.jobs.sandbox.runner import DockerSandbox
+from provenfix.jobs.sandbox.settings import SANDBOX_GID, SANDBOX_UID, SandboxLimits
+from provenfix.jobs.sandbox.workdir import prepare_workdir, remove_workdir
+from provenfix.jobs.validation.probe import (
     DRIVER_MODULE,
     PLAN_FILE,
     PROBE_DIR,

@@ -31,19 +31,26 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from jobs.generation.edits import EditError, apply_candidates, parse_error
-from jobs.progress import Progress, ProgressEvent, Stage, no_progress
-from jobs.report import Candidate, SuggestionKind, Validation, ValidationStatus
-from jobs.validation.probe import (
+from provenfix.jobs.generation.edits import EditError, apply_candidates, parse_error
+from provenfix.jobs.progress import Progress, ProgressEvent, Stage, no_progress
+from provenfix.jobs.report import Candidate, SuggestionKind, Validation, ValidationStatus
+from provenfix.jobs.validation.probe import (
     CoverageMap,
     ProbeResult,
     RecordedFunction,
     ReplayResult,
     TestOutcome,
 )
-from jobs.validation.replay import ReplayPlan, judge_replay
-from jobs.validation.testrun import Plan, RecordTarget, Step, TestRun, TestRunner, run_tests
-from jobs.validation.verdicts import conclude, module_of
+from provenfix.jobs.validation.replay import ReplayPlan, judge_replay
+from provenfix.jobs.validation.testrun import (
+    Plan,
+    RecordTarget,
+    Step,
+    TestRun,
+    TestRunner,
+    run_tests,
+)
+from provenfix.jobs.validation.verdicts import conclude, module_of
 
 REPEATS = 3  # sessions with the candidate; any failure rejects
 MAX_ENDING_TESTS = 3  # tests that end the baseline session, left out one by one

@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from jobs.report import Validation, ValidationStatus
-from jobs.validation.probe import TestOutcome
+from provenfix.jobs.report import Validation, ValidationStatus
+from provenfix.jobs.validation.probe import TestOutcome
 
 if TYPE_CHECKING:
-    from jobs.validation.replay import ReplayVerdict
-    from jobs.validation.validator import Baseline, Case, ProofRun
+    from provenfix.jobs.validation.replay import ReplayVerdict
+    from provenfix.jobs.validation.validator import Baseline, Case, ProofRun
 
 _MAX_LISTED = 3
 

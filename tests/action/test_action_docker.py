@@ -13,8 +13,8 @@ from action_support import MakeRunner, files_containing
 from github_standin import GitHubStandIn
 from stats_repo import RULE, TESTS
 
-from jobs.sandbox.engine import connect_docker
-from jobs.sandbox.errors import SandboxUnavailable
+from provenfix.jobs.sandbox.engine import connect_docker
+from provenfix.jobs.sandbox.errors import SandboxUnavailable
 
 pytestmark = pytest.mark.docker
 

@@ -10,12 +10,17 @@ from typing import Any
 import pytest
 from action_support import EXAMPLES, read_outputs
 
-from actions.checkout import fetch_environment
-from actions.event import NotApplicable, PullRequestEvent, read_event, read_token
-from actions.options import add_arguments, options_from, pipeline_environment, pipeline_flags
-from actions.runner import escape_data, workflow_command, write_outputs
-from jobs.config import load_pipeline_config
-from jobs.errors import UsageError
+from provenfix.actions.checkout import fetch_environment
+from provenfix.actions.event import NotApplicable, PullRequestEvent, read_event, read_token
+from provenfix.actions.options import (
+    add_arguments,
+    options_from,
+    pipeline_environment,
+    pipeline_flags,
+)
+from provenfix.actions.runner import escape_data, workflow_command, write_outputs
+from provenfix.jobs.config import load_pipeline_config
+from provenfix.jobs.errors import UsageError
 
 SHA_A, SHA_B = "a" * 40, "b" * 40
 

@@ -13,9 +13,9 @@ import pytest
 from action_support import MakeRunner
 from github_standin import GitHubStandIn
 
-from actions.checkout import ensure_commits
-from actions.event import PullRequestEvent
-from bot.git_remote import UnsafeGitArgument
+from provenfix.actions.checkout import ensure_commits
+from provenfix.actions.event import PullRequestEvent
+from provenfix.bot.git_remote import UnsafeGitArgument
 
 
 def event_of(runner_event: dict[str, Any], **changes: Any) -> PullRequestEvent:

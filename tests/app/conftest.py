@@ -29,9 +29,9 @@ from repo_support import GitRepo, MakeRepo
 from rq import Queue
 from stats_repo import BASE, HEAD, RULE, TESTS
 
-from bot.db import Database
-from bot.settings import BotSettings, load_settings
-from bot.webapp import create_app
+from provenfix.bot.db import Database
+from provenfix.bot.settings import BotSettings, load_settings
+from provenfix.bot.webapp import create_app
 
 _LOCK = "provenfix-test-session-lock"
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from redis import Redis
 from rq import Queue, Worker
 
-from bot.github_api import GitHubApp, RetryPolicy
-from bot.job_context import JobContext, context_from_settings
-from bot.queue import TransientError
-from bot.settings import load_settings
-from bot.worker import WorkerTiming, run_worker
+from provenfix.bot.github_api import GitHubApp, RetryPolicy
+from provenfix.bot.job_context import JobContext, context_from_settings
+from provenfix.bot.queue import TransientError
+from provenfix.bot.settings import load_settings
+from provenfix.bot.worker import WorkerTiming, run_worker
 
 CONFIG = ".github/provenfix.yml"
 HERE = Path(__file__).resolve().parent

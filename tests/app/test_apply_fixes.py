@@ -19,12 +19,12 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from stats_repo import RULE
 
-from bot.check_summary import APPLY_ACTION_ID
-from bot.db import Database
-from bot.github_api import GitHubApp
-from bot.job_context import installed_context
-from bot.job_requests import analysis_job_id
-from bot.publish import Publisher, PullRequestRef
+from provenfix.bot.check_summary import APPLY_ACTION_ID
+from provenfix.bot.db import Database
+from provenfix.bot.github_api import GitHubApp
+from provenfix.bot.job_context import installed_context
+from provenfix.bot.job_requests import analysis_job_id
+from provenfix.bot.publish import Publisher, PullRequestRef
 
 
 def deliver(standin: GitHubStandIn, web: FlaskClient, event: str, payload: Any) -> Any:

@@ -9,8 +9,8 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from bot.db import Database
-from bot.settings import (
+from provenfix.bot.db import Database
+from provenfix.bot.settings import (
     DEFAULT_DATABASE_URL,
     DEFAULT_GITHUB_API_URL,
     DEFAULT_REDIS_URL,
@@ -18,10 +18,10 @@ from bot.settings import (
     SettingsError,
     load_settings,
 )
-from bot.webapp import create_app
-from jobs.config import VALIDATION_MODES, PipelineConfig
-from jobs.errors import ConfigError
-from jobs.generation.code_model.config import ModelOptions
+from provenfix.bot.webapp import create_app
+from provenfix.jobs.config import VALIDATION_MODES, PipelineConfig
+from provenfix.jobs.errors import ConfigError
+from provenfix.jobs.generation.code_model.config import ModelOptions
 
 
 def minimal(private_key_pem: str) -> dict[str, str]:

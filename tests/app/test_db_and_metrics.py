@@ -14,12 +14,12 @@ from redis import Redis
 from rq import Queue, Worker
 from sqlalchemy import create_engine, select, text
 
-from bot import metrics
-from bot.db import Database, IgnoredRule, Installation, PostedSuggestion, Repository, Run
-from bot.job_requests import JobRequest
-from bot.queue import AnalysisQueue
-from bot.settings import BotSettings
-from bot.webapp import create_app
+from provenfix.bot import metrics
+from provenfix.bot.db import Database, IgnoredRule, Installation, PostedSuggestion, Repository, Run
+from provenfix.bot.job_requests import JobRequest
+from provenfix.bot.queue import AnalysisQueue
+from provenfix.bot.settings import BotSettings
+from provenfix.bot.webapp import create_app
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -25,12 +25,12 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 from stats_repo import RULE
 
-from bot.db import Database, PostedSuggestion, Run
-from bot.git_remote import fetch_pull_request, token_text
-from bot.github_api import GitHubApp
-from bot.job_context import installed_context
-from bot.job_errors import JobFailed
-from bot.job_requests import JobRequest
+from provenfix.bot.db import Database, PostedSuggestion, Run
+from provenfix.bot.git_remote import fetch_pull_request, token_text
+from provenfix.bot.github_api import GitHubApp
+from provenfix.bot.job_context import installed_context
+from provenfix.bot.job_errors import JobFailed
+from provenfix.bot.job_requests import JobRequest
 
 
 def suggestion_comments(standin: GitHubStandIn) -> list[dict[str, object]]:

@@ -24,7 +24,7 @@ from repo_support import GitRepo, MakeRepo
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from bot.git_remote import (
+from provenfix.bot.git_remote import (
     GitOrigin,
     UnsafeGitArgument,
     checked_ref,
@@ -32,10 +32,10 @@ from bot.git_remote import (
     fetch_pull_request,
     token_text,
 )
-from bot.github_api import GitHubApp
-from bot.job_context import installed_context
-from bot.job_requests import ApplyRequest, JobRequest
-from bot.queue import AnalysisQueue
+from provenfix.bot.github_api import GitHubApp
+from provenfix.bot.job_context import installed_context
+from provenfix.bot.job_requests import ApplyRequest, JobRequest
+from provenfix.bot.queue import AnalysisQueue
 
 
 @pytest.fixture

@@ -30,20 +30,20 @@ from rq import Queue, Worker, get_current_job
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 
-from bot import metrics
-from bot.db import Database, Run
-from bot.git_remote import token_text
-from bot.github_api import GitHubApp
-from bot.job_context import JobContext, installed_context
-from bot.job_requests import JobRequest, PullRequestTarget
-from bot.publish import PublishOptions
-from bot.queue import AnalysisQueue, TransientError, save_meta
-from bot.settings import BotSettings
-from jobs.errors import ToolFailure
-from jobs.pipeline import AnalysisRequest
-from jobs.progress import Progress, ProgressEvent, Stage
-from jobs.report import Report, ToolInfo
-from jobs.settings import AnalysisSettings
+from provenfix.bot import metrics
+from provenfix.bot.db import Database, Run
+from provenfix.bot.git_remote import token_text
+from provenfix.bot.github_api import GitHubApp
+from provenfix.bot.job_context import JobContext, installed_context
+from provenfix.bot.job_requests import JobRequest, PullRequestTarget
+from provenfix.bot.publish import PublishOptions
+from provenfix.bot.queue import AnalysisQueue, TransientError, save_meta
+from provenfix.bot.settings import BotSettings
+from provenfix.jobs.errors import ToolFailure
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.progress import Progress, ProgressEvent, Stage
+from provenfix.jobs.report import Report, ToolInfo
+from provenfix.jobs.settings import AnalysisSettings
 
 # --- fixture job functions (run in the work horse) -------------------------------------------
 

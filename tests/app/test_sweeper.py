@@ -23,11 +23,11 @@ from repo_support import GitRepo
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
-from bot.db import Database
-from bot.github_api import GitHubApp
-from bot.job_context import installed_context
-from bot.settings import load_settings
-from bot.sweeper import (
+from provenfix.bot.db import Database
+from provenfix.bot.github_api import GitHubApp
+from provenfix.bot.job_context import installed_context
+from provenfix.bot.settings import load_settings
+from provenfix.bot.sweeper import (
     ASKED_KEY,
     DUE_KEY,
     LOCK_KEY,
@@ -36,7 +36,7 @@ from bot.sweeper import (
     SweepOptions,
     SweepScheduler,
 )
-from bot.webapp import create_app
+from provenfix.bot.webapp import create_app
 
 
 def to_app(client: FlaskClient, *, github_sees: int | None = None) -> WebhookTarget:

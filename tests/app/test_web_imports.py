@@ -24,7 +24,7 @@ HEAVY = ("docker", "libcst", "radon", "git", "semgrep", "torch", "transformers")
 
 # What a gunicorn worker of `provenfix serve` loads to answer webhooks.
 WORKER = """
-from bot.gunicorn_app import ProvenFixApplication
+from provenfix.bot.gunicorn_app import ProvenFixApplication
 
 app = ProvenFixApplication({"bind": "127.0.0.1:0", "workers": 1}).load()  # create_app_from_env()
 assert app.name == "provenfix", app
@@ -34,8 +34,9 @@ assert app.name == "provenfix", app
 CLI = """
 import contextlib, io
 
-import bot.cli
+from provenfix import bot
 
+import provenfix.bot.cli
 with contextlib.redirect_stdout(io.StringIO()) as text:
     try:
         bot.cli.main(["serve", "--help"])
@@ -47,8 +48,7 @@ assert "--bind" in text.getvalue(), text.getvalue()
 REPORT = f"""
 import json, sys
 
-import bot
-
+from provenfix import bot
 heavy = sorted(name for name in {HEAVY!r} if name in sys.modules)
 print(json.dumps({{"bot": bot.__file__, "heavy": heavy}}))
 """

@@ -29,11 +29,11 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from bot.db import Database, IgnoredRule, Installation, Repository
-from bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
-from bot.metrics import REJECTED_KEY
-from bot.payloads import GitHubHosts
-from bot.queue import is_superseded
+from provenfix.bot.db import Database, IgnoredRule, Installation, Repository
+from provenfix.bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
+from provenfix.bot.metrics import REJECTED_KEY
+from provenfix.bot.payloads import GitHubHosts
+from provenfix.bot.queue import is_superseded
 
 REPO_ID = 186853002  # Codertocat/Hello-World in the examples
 
@@ -220,7 +220,7 @@ def test_opened_enqueues_one_job_with_the_deterministic_id(
     }
     assert queue.job_ids == [job_id]
     job = Job.fetch(job_id, connection=redis)
-    assert job.func_name == "bot.rq_jobs.analyze_pull_request"
+    assert job.func_name == "provenfix.bot.rq_jobs.analyze_pull_request"
     assert job.timeout == 600
     assert job.retries_left == 3 and job.retry_intervals == [10, 30, 60]
     (request,) = job.args
@@ -570,7 +570,7 @@ def test_flask_answers_are_json_too(client: Any) -> None:
 def test_installation_with_the_database_down_is_503_and_forgotten(
     settings: Any, redis: Redis, queue: Queue, closed_port: int
 ) -> None:
-    from bot.webapp import create_app
+    from provenfix.bot.webapp import create_app
 
     down = Database(
         f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/test",
@@ -622,7 +622,7 @@ def test_check_run_from_a_fork_resolves_the_pull_request_by_external_id(
     response = deliver("check_run", payload)
     assert response.json["outcome"] == "enqueued"
     (job,) = queue.jobs
-    assert job.func_name == "bot.rq_jobs.resolve_and_analyze"
+    assert job.func_name == "provenfix.bot.rq_jobs.resolve_and_analyze"
     assert job.args[0].number == 5
 
 
@@ -636,7 +636,7 @@ def test_apply_button_enqueues_the_apply_job_with_what_it_needs(
     assert response.status_code == 202
     assert (response.json["outcome"], response.json["write_access"]) == ("enqueued", True)
     (job,) = queue.jobs
-    assert job.func_name == "bot.apply_fixes.apply_proven_fixes"
+    assert job.func_name == "provenfix.bot.apply_fixes.apply_proven_fixes"
     request = job.args[0]
     run = payload["check_run"]
     assert (request.number, request.head_sha, request.check_run_id) == (
@@ -722,11 +722,11 @@ def test_analyze_command_enqueues_a_lookup_of_the_head(deliver: Deliver, queue: 
     response = deliver("issue_comment", payload)
     assert response.json["outcome"] == "enqueued"
     job, reaction = queue.jobs
-    assert reaction.func_name == "bot.rq_jobs.react_to_comment"
+    assert reaction.func_name == "provenfix.bot.rq_jobs.react_to_comment"
     assert reaction.args[0] == CommentReaction(
         1, "Codertocat", "Hello-World", payload["comment"]["id"], "eyes"
     )
-    assert job.func_name == "bot.rq_jobs.resolve_and_analyze"
+    assert job.func_name == "provenfix.bot.rq_jobs.resolve_and_analyze"
     assert job.args[0] == PullRequestTarget(
         installation_id=1,
         repository_id=REPO_ID,
@@ -760,7 +760,7 @@ def test_other_comments_are_ignored(deliver: Deliver, queue: Queue, payload: Any
 def test_permission_policy_is_pluggable(
     settings: Any, redis: Redis, queue: Queue, db: Database
 ) -> None:
-    from bot.webapp import CollaboratorPermissionPolicy, create_app
+    from provenfix.bot.webapp import CollaboratorPermissionPolicy, create_app
 
     asked: list[tuple[str, str]] = []
 
@@ -874,8 +874,8 @@ def closed_port() -> Iterator[int]:
 
 
 def test_healthz_with_redis_down(settings: Any, db: Database, closed_port: int) -> None:
-    from bot.webapp import create_app
-    from bot.wsgi import web_redis
+    from provenfix.bot.webapp import create_app
+    from provenfix.bot.wsgi import web_redis
 
     down = web_redis(f"redis://127.0.0.1:{closed_port}/0")
     app = create_app(settings, redis=down, queue=Queue("q", connection=down), db=db)
@@ -892,7 +892,7 @@ def test_healthz_with_redis_down(settings: Any, db: Database, closed_port: int) 
 def test_healthz_with_database_down(
     settings: Any, redis: Redis, queue: Queue, closed_port: int
 ) -> None:
-    from bot.webapp import create_app
+    from provenfix.bot.webapp import create_app
 
     down = Database(
         f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/test",

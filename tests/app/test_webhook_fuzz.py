@@ -44,7 +44,7 @@ from hypothesis import strategies as st
 from redis import Redis
 from rq.job import Job
 
-from bot.metrics import REJECTED_KEY
+from provenfix.bot.metrics import REJECTED_KEY
 
 Payload = dict[str, Any]
 Path = tuple[str | int, ...]

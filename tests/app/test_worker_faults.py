@@ -39,12 +39,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 
-from bot.db import Database, Run, utcnow
-from bot.github_api import GitHubApp
-from bot.janitor import Janitor, Swept
-from bot.job_context import installed_context
-from bot.queue import ABANDONED_REASON, enqueue_small, save_meta
-from bot.worker import WorkerTiming
+from provenfix.bot.db import Database, Run, utcnow
+from provenfix.bot.github_api import GitHubApp
+from provenfix.bot.janitor import Janitor, Swept
+from provenfix.bot.job_context import installed_context
+from provenfix.bot.queue import ABANDONED_REASON, enqueue_small, save_meta
+from provenfix.bot.worker import WorkerTiming
 
 PROVENFIX = str(Path(sys.executable).parent / "provenfix")
 # E2E_TIMING=production runs the workers with production's timing (slower: over a minute)

@@ -21,8 +21,8 @@ from deploy_support import ImageBuildError, build_image
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from jobs.sandbox.base_image import build_base_image
-from jobs.sandbox.settings import DEFAULT_BASE_IMAGE
+from provenfix.jobs.sandbox.base_image import build_base_image
+from provenfix.jobs.sandbox.settings import DEFAULT_BASE_IMAGE
 
 _LOCK = "provenfix-test-session-lock"  # the same as tests/app: sessions never share a database
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -10,7 +10,7 @@ import time
 
 from rq import get_current_job
 
-from bot.job_requests import JobRequest
+from provenfix.bot.job_requests import JobRequest
 
 RUNS_KEY = "provenfix-deploy-test:runs"  # hash: job id -> executions
 LOG_KEY = "provenfix-deploy-test:log"  # list of "<job id> <worker name> <pid of the worker>"

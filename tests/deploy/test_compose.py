@@ -19,9 +19,9 @@ import pytest
 import yaml
 from deploy_support import HARDENING, PROJECT_ROOT
 
-from bot.settings import load_settings
-from jobs.generation.code_model.config import model_options_from_env
-from jobs.sandbox.settings import settings_from_env
+from provenfix.bot.settings import load_settings
+from provenfix.jobs.generation.code_model.config import model_options_from_env
+from provenfix.jobs.sandbox.settings import settings_from_env
 
 COMPOSE = PROJECT_ROOT / "compose.yaml"
 OPERATOR_ENV = {  # what docs/deploy.md tells the operator to export

@@ -30,8 +30,8 @@ from repo_support import MakeRepo
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from jobs import __version__
-from jobs.sandbox.settings import CONTAINER_LABEL, OWNER_LABEL
+from provenfix.jobs import __version__
+from provenfix.jobs.sandbox.settings import CONTAINER_LABEL, OWNER_LABEL
 
 pytestmark = pytest.mark.docker
 

@@ -20,9 +20,9 @@ from github_standin import GitHubStandIn
 from redis import Redis
 from rq.job import Job, JobStatus
 
-from bot.job_requests import JobRequest
-from bot.queue import AnalysisQueue, analysis_queue
-from bot.settings import load_settings
+from provenfix.bot.job_requests import JobRequest
+from provenfix.bot.queue import AnalysisQueue, analysis_queue
+from provenfix.bot.settings import load_settings
 
 PROVENFIX = str(Path(sys.executable).parent / "provenfix")
 HERE = Path(__file__).resolve().parent

@@ -13,7 +13,7 @@ import git
 import pytest
 from repo_support import MakeRepo
 
-from jobs.tree import export_revision, export_tree
+from provenfix.jobs.tree import export_revision, export_tree
 
 
 def test_exports_files_modes_and_inner_links(make_repo: MakeRepo, tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_links_out_of_the_tree_are_left_out_even_if_the_listing_missed_them(
     os.symlink("../../elsewhere", repo.path / "escape")
     sha = repo.commit({}, "a link out of the tree")
     # as if jobs.links had missed it: the export's own check still leaves it out
-    with patch("jobs.tree.unsafe_links", return_value={}):
+    with patch("provenfix.jobs.tree.unsafe_links", return_value={}):
         exported = export_revision(git.Repo(repo.path), sha, tmp_path / "out")
     assert not os.path.lexists(exported.root / "escape")
     assert [s.path for s in exported.left_out] == ["escape"]

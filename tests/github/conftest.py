@@ -19,8 +19,8 @@ from github_standin import GitHubStandIn
 from github_support import NAME, NUMBER, OWNER, SHOP_BASE, SHOP_HEAD, run_pipeline
 from repo_support import FileTree, GitRepo
 
-from bot.publish import Publisher, PullRequestRef
-from jobs.report import Report, ValidationStatus
+from provenfix.bot.publish import Publisher, PullRequestRef
+from provenfix.jobs.report import Report, ValidationStatus
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from repo_support import FileTree
 
-from jobs.config import PipelineConfig
-from jobs.factory import build_pipeline
-from jobs.pipeline import AnalysisRequest
-from jobs.report import (
+from provenfix.jobs.config import PipelineConfig
+from provenfix.jobs.factory import build_pipeline
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.report import (
     Category,
     Finding,
     FindingSource,
@@ -25,7 +25,7 @@ from jobs.report import (
     ValidationStatus,
     Weights,
 )
-from jobs.settings import AnalysisSettings
+from provenfix.jobs.settings import AnalysisSettings
 
 OWNER, NAME, NUMBER = "acme", "shop", 7
 

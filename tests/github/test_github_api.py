@@ -11,8 +11,8 @@ import pytest
 from github_standin import GitHubStandIn
 from github_support import NAME, NUMBER, OWNER
 
-from bot.git_remote import auth_environment
-from bot.github_api import (
+from provenfix.bot.git_remote import auth_environment
+from provenfix.bot.github_api import (
     GitHubApp,
     GitHubUnavailable,
     NotFound,
@@ -153,7 +153,7 @@ def test_tokens_never_reach_the_logs(
     token = github_app.installation_token(standin.installation_id).token
     standin.fail_next(1, 502)
     client.get_repo(f"{OWNER}/{NAME}").get_pull(NUMBER).title  # noqa: B018
-    log = logging.getLogger("bot.test")
+    log = logging.getLogger("provenfix.bot.test")
     log.info("cloning https://x-access-token:%s@github.com/acme/shop.git", token)
     log.info("headers %s", auth_environment(token))
     try:

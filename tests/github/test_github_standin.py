@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from github_standin import GitHubStandIn
 from github_support import NAME, NUMBER, OWNER
 
-from bot.github_api import NotFound, Unauthorized, Unprocessable, github_errors
+from provenfix.bot.github_api import NotFound, Unauthorized, Unprocessable, github_errors
 
 
 def api(standin: GitHubStandIn, method: str, path: str, token: str | None, **kw: Any) -> Any:

@@ -18,9 +18,9 @@ from github_standin import GitHubStandIn
 from github_support import report
 from repo_support import MakeRepo
 
-from bot.github_api import GitHubApp, RetryPolicy
-from bot.progress_sender import ProgressSender
-from bot.publish import Publisher, PullRequestRef
+from provenfix.bot.github_api import GitHubApp, RetryPolicy
+from provenfix.bot.progress_sender import ProgressSender
+from provenfix.bot.publish import Publisher, PullRequestRef
 
 OWNER, NAME, NUMBER = "acme", "gauge", 3
 CHECK_RUN_PATCH = r"^PATCH /repos/acme/gauge/check-runs/"

@@ -19,11 +19,17 @@ from github_support import (
     suggestion,
 )
 
-from bot.check_summary import Placement, render_check_summary
-from bot.github_api import GitHubUnavailable
-from bot.review_comments import evidence_details, suggestion_block
-from jobs.diff import parse_patch
-from jobs.report import ReplayEvidence, Skipped, SpeedEvidence, Validation, ValidationStatus
+from provenfix.bot.check_summary import Placement, render_check_summary
+from provenfix.bot.github_api import GitHubUnavailable
+from provenfix.bot.review_comments import evidence_details, suggestion_block
+from provenfix.jobs.diff import parse_patch
+from provenfix.jobs.report import (
+    ReplayEvidence,
+    Skipped,
+    SpeedEvidence,
+    Validation,
+    ValidationStatus,
+)
 
 CART = "shop/cart.py"
 

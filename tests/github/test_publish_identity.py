@@ -8,8 +8,8 @@ from typing import Any
 
 from github_support import CART_HEAD, finding, lines_of, report, suggestion
 
-from bot.check_summary import APPLY_ACTION_ID
-from jobs.report import ValidationStatus
+from provenfix.bot.check_summary import APPLY_ACTION_ID
+from provenfix.jobs.report import ValidationStatus
 
 CART = "shop/cart.py"
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from jobs.generation.code_model.backend import ChatMessage, UsageStats
-from jobs.report import (
+from provenfix.jobs.generation.code_model.backend import ChatMessage, UsageStats
+from provenfix.jobs.report import (
     Category,
     ChangedFile,
     Finding,
@@ -18,8 +18,8 @@ from jobs.report import (
     LineRange,
     Severity,
 )
-from jobs.snapshot import FileVersions, Snapshot
-from jobs.source import parse
+from provenfix.jobs.snapshot import FileVersions, Snapshot
+from provenfix.jobs.source import parse
 
 
 def snapshot_of(root: Path, files: Mapping[str, str]) -> Snapshot:

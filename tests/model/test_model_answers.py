@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from model_support import ScriptedModel, finding, snapshot_of, test_failure
 
-from jobs.generation.code_model.decoding import answer_complete
-from jobs.generation.code_model.generator import ModelRepairGenerator
-from jobs.generation.code_model.parse import code_blocks, rewrite
-from jobs.generation.code_model.prompt import Target, build_messages, select_targets
-from jobs.generation.edits import apply_candidates, parse_error
-from jobs.report import FindingSource, SuggestionKind
-from jobs.source import parse
+from provenfix.jobs.generation.code_model.decoding import answer_complete
+from provenfix.jobs.generation.code_model.generator import ModelRepairGenerator
+from provenfix.jobs.generation.code_model.parse import code_blocks, rewrite
+from provenfix.jobs.generation.code_model.prompt import Target, build_messages, select_targets
+from provenfix.jobs.generation.edits import apply_candidates, parse_error
+from provenfix.jobs.report import FindingSource, SuggestionKind
+from provenfix.jobs.source import parse
 
 MODULE = '''"""Prices."""
 

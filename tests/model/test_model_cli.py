@@ -51,7 +51,7 @@ def mean(values):
     return total / len(values)
 ```'''
 WRONG = GOOD.replace("total / len(values)", "total / (len(values) + 1)")
-CLI = [sys.executable, "-m", "bot.cli", "analyze", "--base", "main"]
+CLI = [sys.executable, "-m", "provenfix.bot.cli", "analyze", "--base", "main"]
 GARBAGE = "I am sorry, I cannot help with that."
 
 

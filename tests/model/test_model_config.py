@@ -10,19 +10,19 @@ from model_support import ScriptedModel
 from repo_support import MakeRepo
 from test_model_pipeline import BASE, HEAD, RIGHT
 
-from jobs.config import PipelineConfig
-from jobs.errors import ConfigError
-from jobs.factory import build_pipeline
-from jobs.generation.code_model.backend import ChatMessage, CodeModel, ModelUnavailable
-from jobs.generation.code_model.config import (
+from provenfix.jobs.config import PipelineConfig
+from provenfix.jobs.errors import ConfigError
+from provenfix.jobs.factory import build_pipeline
+from provenfix.jobs.generation.code_model.backend import ChatMessage, CodeModel, ModelUnavailable
+from provenfix.jobs.generation.code_model.config import (
     LazyModel,
     ModelOptions,
     model_options_from_env,
     open_model,
 )
-from jobs.generation.code_model.openai_backend import OpenAICompatibleModel
-from jobs.pipeline import AnalysisRequest
-from jobs.settings import AnalysisSettings, load_repo_config
+from provenfix.jobs.generation.code_model.openai_backend import OpenAICompatibleModel
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.settings import AnalysisSettings, load_repo_config
 
 ASK = [ChatMessage("user", "hi")]
 

@@ -7,10 +7,10 @@ import os
 import pytest
 from model_support import FakeServer
 
-from jobs.errors import ConfigError
-from jobs.generation.code_model.backend import ChatMessage, ModelError
-from jobs.generation.code_model.config import model_options_from_env, open_model
-from jobs.generation.code_model.openai_backend import OpenAICompatibleModel
+from provenfix.jobs.errors import ConfigError
+from provenfix.jobs.generation.code_model.backend import ChatMessage, ModelError
+from provenfix.jobs.generation.code_model.config import model_options_from_env, open_model
+from provenfix.jobs.generation.code_model.openai_backend import OpenAICompatibleModel
 
 MESSAGES = [ChatMessage("system", "be brief"), ChatMessage("user", "fix it")]
 

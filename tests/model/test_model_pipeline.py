@@ -13,12 +13,12 @@ from pathlib import Path
 from model_support import ScriptedModel
 from repo_support import MakeRepo
 
-from jobs.complexity import ComplexityAnalyzer
-from jobs.generation.code_model.generator import ModelRepairGenerator
-from jobs.pipeline import AnalysisRequest, Pipeline, Stages
-from jobs.report import Report, ValidationStatus
-from jobs.settings import AnalysisSettings
-from jobs.validation.stage import LocalTestEnvironment, ValidationStage
+from provenfix.jobs.complexity import ComplexityAnalyzer
+from provenfix.jobs.generation.code_model.generator import ModelRepairGenerator
+from provenfix.jobs.pipeline import AnalysisRequest, Pipeline, Stages
+from provenfix.jobs.report import Report, ValidationStatus
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.validation.stage import LocalTestEnvironment, ValidationStage
 
 DEF = 'def mean(values):\n    """The mean."""\n'
 BASE = {

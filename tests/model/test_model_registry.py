@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import load_pipeline_config
-from jobs.generation.code_model import registry
-from jobs.generation.code_model.backend import ModelUnavailable
-from jobs.generation.code_model.registry import (
+from provenfix.jobs.config import load_pipeline_config
+from provenfix.jobs.generation.code_model import registry
+from provenfix.jobs.generation.code_model.backend import ModelUnavailable
+from provenfix.jobs.generation.code_model.registry import (
     ModelIntegrityError,
     ModelPart,
     ModelSpec,

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from model_support import snapshot_of, test_failure
 
-from jobs.generation.code_model.backend import ChatMessage, ModelUnavailable
-from jobs.generation.code_model.generator import ModelRepairGenerator
-from jobs.generation.code_model.registry import ensure_local_model
-from jobs.generation.code_model.transformers_backend import TransformersModel
-from jobs.generation.edits import apply_candidates, parse_error
+from provenfix.jobs.generation.code_model.backend import ChatMessage, ModelUnavailable
+from provenfix.jobs.generation.code_model.generator import ModelRepairGenerator
+from provenfix.jobs.generation.code_model.registry import ensure_local_model
+from provenfix.jobs.generation.code_model.transformers_backend import TransformersModel
+from provenfix.jobs.generation.edits import apply_candidates, parse_error
 
 pytestmark = pytest.mark.model
 

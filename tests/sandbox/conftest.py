@@ -13,7 +13,7 @@ import docker
 import pytest
 from sandbox_support import sandbox_containers
 
-from jobs.sandbox.settings import SandboxSettings
+from provenfix.jobs.sandbox.settings import SandboxSettings
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import docker
 
-from jobs.sandbox.settings import CONTAINER_LABEL, OWNER_LABEL
+from provenfix.jobs.sandbox.settings import CONTAINER_LABEL, OWNER_LABEL
 
 TRIVIAL_REPO = {
     "calc.py": "def add(a, b):\n    return a + b\n",

@@ -8,11 +8,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from jobs.sandbox.base_image import build_base_image, check_mirror_url
-from jobs.sandbox.errors import BaseImageBuildError
-from jobs.sandbox.runner import DockerSandbox
-from jobs.sandbox.settings import DEFAULT_BASE_IMAGE, VENV_READY_LABEL
-from jobs.sandbox.workdir import prepare_workdir
+from provenfix.jobs.sandbox.base_image import build_base_image, check_mirror_url
+from provenfix.jobs.sandbox.errors import BaseImageBuildError
+from provenfix.jobs.sandbox.runner import DockerSandbox
+from provenfix.jobs.sandbox.settings import DEFAULT_BASE_IMAGE, VENV_READY_LABEL
+from provenfix.jobs.sandbox.workdir import prepare_workdir
 
 pytestmark = pytest.mark.docker
 

@@ -22,11 +22,21 @@ from sandbox_support import (
     write_tree,
 )
 
-from jobs.sandbox.env_image import BASE_LABEL, FINGERPRINT_LABEL, EnvImage, ensure_env_image
-from jobs.sandbox.errors import BaseImageMissing, EnvironmentInstallError
-from jobs.sandbox.runner import ContainerSpec, DockerSandbox, base_environment, run_container
-from jobs.sandbox.settings import DEFAULT_BASE_IMAGE, VENV_READY_LABEL, SandboxSettings
-from jobs.sandbox.workdir import prepare_workdir
+from provenfix.jobs.sandbox.env_image import (
+    BASE_LABEL,
+    FINGERPRINT_LABEL,
+    EnvImage,
+    ensure_env_image,
+)
+from provenfix.jobs.sandbox.errors import BaseImageMissing, EnvironmentInstallError
+from provenfix.jobs.sandbox.runner import (
+    ContainerSpec,
+    DockerSandbox,
+    base_environment,
+    run_container,
+)
+from provenfix.jobs.sandbox.settings import DEFAULT_BASE_IMAGE, VENV_READY_LABEL, SandboxSettings
+from provenfix.jobs.sandbox.workdir import prepare_workdir
 
 pytestmark = pytest.mark.docker
 

@@ -12,22 +12,22 @@ import docker
 import pytest
 from sandbox_support import sandbox_containers
 
-from jobs.sandbox.errors import SandboxRunError
-from jobs.sandbox.runner import (
+from provenfix.jobs.sandbox.errors import SandboxRunError
+from provenfix.jobs.sandbox.runner import (
     ContainerSpec,
     DockerSandbox,
     SandboxResult,
     base_environment,
     run_container,
 )
-from jobs.sandbox.settings import (
+from provenfix.jobs.sandbox.settings import (
     CONTAINER_LABEL,
     DEFAULT_BASE_IMAGE,
     OWNER_LABEL,
     SandboxLimits,
     SandboxSettings,
 )
-from jobs.sandbox.workdir import prepare_workdir, read_result_file
+from provenfix.jobs.sandbox.workdir import prepare_workdir, read_result_file
 
 pytestmark = pytest.mark.docker
 

@@ -22,10 +22,10 @@ import docker
 import pytest
 from sandbox_support import HOSTILE_REPO, host_processes_with, sandbox_containers, write_tree
 
-from jobs.sandbox.env_image import EnvImage
-from jobs.sandbox.runner import DockerSandbox, SandboxResult
-from jobs.sandbox.settings import SandboxLimits
-from jobs.sandbox.workdir import prepare_workdir
+from provenfix.jobs.sandbox.env_image import EnvImage
+from provenfix.jobs.sandbox.runner import DockerSandbox, SandboxResult
+from provenfix.jobs.sandbox.settings import SandboxLimits
+from provenfix.jobs.sandbox.workdir import prepare_workdir
 
 pytestmark = pytest.mark.docker
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sandbox_support import write_tree
 
-from jobs.sandbox.engine import connect_docker
-from jobs.sandbox.env_image import (
+from provenfix.jobs.sandbox.engine import connect_docker
+from provenfix.jobs.sandbox.env_image import (
     declared_test_extras,
     default_install_commands,
     dependency_files,
@@ -18,9 +18,14 @@ from jobs.sandbox.env_image import (
     install_script,
     is_packaged,
 )
-from jobs.sandbox.errors import SandboxRunError, SandboxUnavailable, WorkdirError
-from jobs.sandbox.runner import base_environment, check_workdir, describe, sandbox_from_env
-from jobs.sandbox.settings import (
+from provenfix.jobs.sandbox.errors import SandboxRunError, SandboxUnavailable, WorkdirError
+from provenfix.jobs.sandbox.runner import (
+    base_environment,
+    check_workdir,
+    describe,
+    sandbox_from_env,
+)
+from provenfix.jobs.sandbox.settings import (
     SANDBOX_UID,
     SandboxConfigError,
     SandboxLimits,
@@ -29,7 +34,7 @@ from jobs.sandbox.settings import (
     parse_size,
     settings_from_env,
 )
-from jobs.sandbox.workdir import prepare_workdir, read_result_file, remove_workdir
+from provenfix.jobs.sandbox.workdir import prepare_workdir, read_result_file, remove_workdir
 
 
 @pytest.mark.parametrize(

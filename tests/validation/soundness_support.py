@@ -16,7 +16,7 @@ from typing import Any
 
 from repo_support import PROJECT_ROOT, FileTree, GitRepo
 
-ANALYZE = [sys.executable, "-m", "bot.cli", "analyze", "--base", "main", "--head", "pr"]
+ANALYZE = [sys.executable, "-m", "provenfix.bot.cli", "analyze", "--base", "main", "--head", "pr"]
 ANALYZE += ["--sandbox", "docker", "--format", "json"]
 
 WRONG_RULE = "off-by-one-increment"

@@ -6,11 +6,11 @@ from __future__ import annotations
 from hostile_repo import check_hostile_report, make_stats_repo
 from repo_support import MakeRepo
 
-from jobs.config import PipelineConfig
-from jobs.factory import build_pipeline
-from jobs.pipeline import AnalysisRequest
-from jobs.sandbox.settings import SandboxSettings
-from jobs.settings import AnalysisSettings
+from provenfix.jobs.config import PipelineConfig
+from provenfix.jobs.factory import build_pipeline
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.sandbox.settings import SandboxSettings
+from provenfix.jobs.settings import AnalysisSettings
 
 
 def test_the_pipeline_in_the_sandbox(

@@ -17,8 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from jobs.validation.local_runner import SubprocessTestRunner, kill_session, session_members
-from jobs.validation.testrun import run_tests
+from provenfix.jobs.validation.local_runner import (
+    SubprocessTestRunner,
+    kill_session,
+    session_members,
+)
+from provenfix.jobs.validation.testrun import run_tests
 
 HANGING_TEST = """
 import json, os, pathlib, signal, subprocess, time

@@ -11,11 +11,11 @@ from typing import Any
 
 from repo_support import PROJECT_ROOT, MakeRepo
 
-from jobs.config import PipelineConfig
-from jobs.factory import build_pipeline
-from jobs.pipeline import AnalysisRequest
-from jobs.report import ValidationStatus
-from jobs.settings import AnalysisSettings
+from provenfix.jobs.config import PipelineConfig
+from provenfix.jobs.factory import build_pipeline
+from provenfix.jobs.pipeline import AnalysisRequest
+from provenfix.jobs.report import ValidationStatus
+from provenfix.jobs.settings import AnalysisSettings
 
 
 def provenfix(*args: str) -> subprocess.CompletedProcess[str]:

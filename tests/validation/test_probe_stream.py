@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from jobs.validation.local_runner import SubprocessTestRunner
-from jobs.validation.probe import parse_stream
-from jobs.validation.testrun import Plan, RecordTarget, ReplaySpec, Step, run_tests
+from provenfix.jobs.validation.local_runner import SubprocessTestRunner
+from provenfix.jobs.validation.probe import parse_stream
+from provenfix.jobs.validation.testrun import Plan, RecordTarget, ReplaySpec, Step, run_tests
 
 IDS = ["t.py::a", "t.py::b"]
 
@@ -315,7 +315,7 @@ def test_a_session_runs_its_tests_three_times_and_replays_fresh_versions_after(
 
 
 def values_args(*positional: Any) -> Any:
-    from jobs.validation import probe_values
+    from provenfix.jobs.validation import probe_values
 
     return probe_values.encode([list(positional), {}])
 
@@ -357,7 +357,7 @@ def test_pytest_refusing_a_conftest_is_an_invalid_run_that_says_why(
 def test_a_test_that_fails_only_under_recording_is_judged_without_it(
     runner: SubprocessTestRunner, tmp_path: Path
 ) -> None:
-    from jobs.validation.validator import Validator
+    from provenfix.jobs.validation.validator import Validator
 
     code = (
         "import sys\n\n\ndef _module_of_caller():\n"

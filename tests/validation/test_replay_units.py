@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from jobs.validation import probe_values as values
-from jobs.validation.generated_inputs import generated_calls
-from jobs.validation.probe import RecordedFunction, ReplayResult
-from jobs.validation.replay import ReplayPlan, judge_replay, speed_interval
-from jobs.validation.testrun import ReplaySpec
+from provenfix.jobs.validation import probe_values as values
+from provenfix.jobs.validation.generated_inputs import generated_calls
+from provenfix.jobs.validation.probe import RecordedFunction, ReplayResult
+from provenfix.jobs.validation.replay import ReplayPlan, judge_replay, speed_interval
+from provenfix.jobs.validation.testrun import ReplaySpec
 
 
 @pytest.mark.parametrize(

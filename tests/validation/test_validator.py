@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 from repo_support import GitRepo, MakeRepo
 
-from jobs.diff import compute_change, open_repo
-from jobs.generation.edits import candidate_id
-from jobs.report import Candidate, SuggestionKind, Validation, ValidationStatus
-from jobs.sandbox.runner import DockerSandbox
-from jobs.settings import AnalysisSettings
-from jobs.snapshot import take_snapshot
-from jobs.tree import export_tree
-from jobs.validation.failures import failure_findings
-from jobs.validation.replay import ReplayPlan
-from jobs.validation.selection import select_tests
-from jobs.validation.testrun import RecordTarget, ReplaySpec, SandboxTestRunner
-from jobs.validation.validator import Baseline, Case, Validator
+from provenfix.jobs.diff import compute_change, open_repo
+from provenfix.jobs.generation.edits import candidate_id
+from provenfix.jobs.report import Candidate, SuggestionKind, Validation, ValidationStatus
+from provenfix.jobs.sandbox.runner import DockerSandbox
+from provenfix.jobs.settings import AnalysisSettings
+from provenfix.jobs.snapshot import take_snapshot
+from provenfix.jobs.tree import export_tree
+from provenfix.jobs.validation.failures import failure_findings
+from provenfix.jobs.validation.replay import ReplayPlan
+from provenfix.jobs.validation.selection import select_tests
+from provenfix.jobs.validation.testrun import RecordTarget, ReplaySpec, SandboxTestRunner
+from provenfix.jobs.validation.validator import Baseline, Case, Validator
 
 OPS = """def add(a, b):
     return a + b

@@ -1,7 +1,7 @@
 """Code-model candidates: backends, the offline model registry, prompting and parsing.
 
-    from jobs.generation.code_model.transformers_backend import TransformersModel
-    from jobs.generation.code_model.generator import ModelRepairGenerator
+    from provenfix.jobs.generation.code_model.transformers_backend import TransformersModel
+    from provenfix.jobs.generation.code_model.generator import ModelRepairGenerator
     model = TransformersModel.from_registry("qwen2.5-coder-1.5b", quantize="int8")
     generator = ModelRepairGenerator(model, samples=4)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from jobs.errors import ProvenFixError
+from provenfix.jobs.errors import ProvenFixError
 
 Role = Literal["system", "user", "assistant"]
 

@@ -26,9 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.generation.code_model.backend import ChatMessage, CodeModel, ModelUnavailable
-from jobs.generation.code_model.registry import REGISTRY, ensure_local_model
-from jobs.settings_reader import SettingsReader
+from provenfix.jobs.generation.code_model.backend import ChatMessage, CodeModel, ModelUnavailable
+from provenfix.jobs.generation.code_model.registry import REGISTRY, ensure_local_model
+from provenfix.jobs.settings_reader import SettingsReader
 
 OPENAI_PREFIX = "openai:"
 
@@ -148,7 +148,7 @@ def open_model(options: ModelOptions) -> CodeModel | None:
     if not options.enabled:
         return None
     if options.backend == "openai":
-        from jobs.generation.code_model.openai_backend import OpenAICompatibleModel
+        from provenfix.jobs.generation.code_model.openai_backend import OpenAICompatibleModel
 
         assert options.base_url is not None  # check_options
         return OpenAICompatibleModel(
@@ -161,7 +161,7 @@ def open_model(options: ModelOptions) -> CodeModel | None:
 
 
 def _load_transformers(options: ModelOptions) -> CodeModel:
-    from jobs.generation.code_model.transformers_backend import TransformersModel
+    from provenfix.jobs.generation.code_model.transformers_backend import TransformersModel
 
     registered = options.spec in REGISTRY
     source = ensure_local_model(options.spec, options.cache_dir) if registered else options.spec

@@ -16,18 +16,18 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from jobs.complexity import function_blocks
-from jobs.generation.code_model.backend import CodeModel, ModelError, ModelUnavailable
-from jobs.generation.code_model.parse import Rewrite, minimal_candidate, rewrite
-from jobs.generation.code_model.prompt import (
+from provenfix.jobs.complexity import function_blocks
+from provenfix.jobs.generation.code_model.backend import CodeModel, ModelError, ModelUnavailable
+from provenfix.jobs.generation.code_model.parse import Rewrite, minimal_candidate, rewrite
+from provenfix.jobs.generation.code_model.prompt import (
     Note,
     SourceReader,
     Target,
     build_messages,
     select_targets,
 )
-from jobs.report import Candidate, Finding, FindingSource, Skipped, SuggestionKind
-from jobs.snapshot import Snapshot
+from provenfix.jobs.report import Candidate, Finding, FindingSource, Skipped, SuggestionKind
+from provenfix.jobs.snapshot import Snapshot
 
 log = logging.getLogger("provenfix.model")
 

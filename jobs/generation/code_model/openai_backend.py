@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from jobs.generation.code_model.backend import ChatMessage, ModelError, UsageStats
+from provenfix.jobs.generation.code_model.backend import ChatMessage, ModelError, UsageStats
 
 
 class OpenAICompatibleModel:

@@ -14,10 +14,10 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from jobs.generation.code_model.context import find_def
-from jobs.generation.code_model.prompt import Target
-from jobs.generation.edits import candidate_id, parse_error
-from jobs.report import Candidate, SuggestionKind
+from provenfix.jobs.generation.code_model.context import find_def
+from provenfix.jobs.generation.code_model.prompt import Target
+from provenfix.jobs.generation.edits import candidate_id, parse_error
+from provenfix.jobs.report import Candidate, SuggestionKind
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.M | re.S)
 _CODE_LANGS = {"", "python", "py", "python3", "py3"}

@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from jobs.generation.code_model.backend import ChatMessage
-from jobs.generation.code_model.context import find_def, module_context
-from jobs.report import Finding, FindingSource
-from jobs.snapshot import Snapshot
-from jobs.source import FunctionSpan, SourceFile
+from provenfix.jobs.generation.code_model.backend import ChatMessage
+from provenfix.jobs.generation.code_model.context import find_def, module_context
+from provenfix.jobs.report import Finding, FindingSource
+from provenfix.jobs.snapshot import Snapshot
+from provenfix.jobs.source import FunctionSpan, SourceFile
 
 COMPLEXITY_RULES = frozenset({"complexity-above-threshold", "complexity-increased"})
 Mode = Literal["repair", "simplify"]

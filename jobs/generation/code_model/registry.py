@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.generation.code_model.backend import ModelError, ModelUnavailable
+from provenfix.jobs.generation.code_model.backend import ModelError, ModelUnavailable
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 MARKER = "provenfix-model.json"  # written last: a folder without it is an unfinished conversion
@@ -288,7 +288,7 @@ def ensure_local_model(
 
 def convert_gguf(gguf: Path, out: Path) -> None:
     """Load a GGUF file once (dequantized, fp32) and save it as a plain safetensors folder."""
-    from jobs.generation.code_model.transformers_backend import import_runtime
+    from provenfix.jobs.generation.code_model.transformers_backend import import_runtime
 
     torch, transformers = import_runtime()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

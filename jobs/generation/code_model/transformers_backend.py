@@ -21,14 +21,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jobs.generation.code_model.backend import (
+from provenfix.jobs.generation.code_model.backend import (
     MODEL_EXTRA_HINT,
     ChatMessage,
     ModelError,
     ModelUnavailable,
     UsageStats,
 )
-from jobs.generation.code_model.decoding import growing_cache, nucleus, stop_criteria, token_marks
+from provenfix.jobs.generation.code_model.decoding import (
+    growing_cache,
+    nucleus,
+    stop_criteria,
+    token_marks,
+)
 
 DTYPES = ("float32", "bfloat16", "float16")
 QUANTIZATIONS = ("int8",)
@@ -150,7 +155,7 @@ class TransformersModel:
         cls, name: str, cache_dir: Path | None = None, **load_options: Any
     ) -> TransformersModel:
         """A registered offline model (see registry.py), converted once into the cache."""
-        from jobs.generation.code_model.registry import ensure_local_model
+        from provenfix.jobs.generation.code_model.registry import ensure_local_model
 
         return cls.load(ensure_local_model(name, cache_dir), name=name, **load_options)
 

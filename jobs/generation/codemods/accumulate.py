@@ -7,12 +7,12 @@ from collections.abc import Iterator, Sequence
 import libcst as cst
 import libcst.matchers as m
 
-from jobs.generation.codemods.framework import (
+from provenfix.jobs.generation.codemods.framework import (
     Block,
     FunctionInfo,
     Site,
 )
-from jobs.generation.codemods.syntax import (
+from provenfix.jobs.generation.codemods.syntax import (
     assign,
     assigned_name,
     attr_call,
@@ -30,7 +30,7 @@ from jobs.generation.codemods.syntax import (
     simple_value,
     single_positional,
 )
-from jobs.report import SuggestionKind
+from provenfix.jobs.report import SuggestionKind
 
 _MAX_WIDTH = 88
 

@@ -6,9 +6,14 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from jobs.generation.codemods.framework import FunctionInfo, Site
-from jobs.generation.codemods.syntax import call, is_name, parenthesized, single_positional
-from jobs.report import SuggestionKind
+from provenfix.jobs.generation.codemods.framework import FunctionInfo, Site
+from provenfix.jobs.generation.codemods.syntax import (
+    call,
+    is_name,
+    parenthesized,
+    single_positional,
+)
+from provenfix.jobs.report import SuggestionKind
 
 
 def _snippet(fn: FunctionInfo, node: cst.CSTNode, limit: int = 40) -> str:

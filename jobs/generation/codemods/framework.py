@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 
 import libcst as cst
 
-from jobs.report import SuggestionKind
+from provenfix.jobs.report import SuggestionKind
 
 N = TypeVar("N", bound=cst.CSTNode)
 

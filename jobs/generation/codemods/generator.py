@@ -9,24 +9,24 @@ from collections.abc import Iterator, Mapping, Sequence
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from jobs.generation.codemods.accumulate import (
+from provenfix.jobs.generation.codemods.accumulate import (
     DedupeWithDictFromkeys,
     LoopToAnyAll,
     LoopToComprehension,
     StrConcatToJoin,
 )
-from jobs.generation.codemods.expressions import (
+from provenfix.jobs.generation.codemods.expressions import (
     DictKeysIteration,
     LenToTruthiness,
     SortedIndexToMinMax,
 )
-from jobs.generation.codemods.framework import Codemod, FunctionInfo, ModuleInfo, Site
-from jobs.generation.codemods.hunks import minimal_candidate
-from jobs.generation.codemods.lookups import HoistLoopLookup, ListMembershipToSet
-from jobs.generation.codemods.repairs import MutableDefaultArg, OpenWithBlock
-from jobs.generation.edits import EditError, apply_candidates, parse_error
-from jobs.report import Candidate, ChangedFile, Finding
-from jobs.snapshot import FileVersions, Snapshot
+from provenfix.jobs.generation.codemods.framework import Codemod, FunctionInfo, ModuleInfo, Site
+from provenfix.jobs.generation.codemods.hunks import minimal_candidate
+from provenfix.jobs.generation.codemods.lookups import HoistLoopLookup, ListMembershipToSet
+from provenfix.jobs.generation.codemods.repairs import MutableDefaultArg, OpenWithBlock
+from provenfix.jobs.generation.edits import EditError, apply_candidates, parse_error
+from provenfix.jobs.report import Candidate, ChangedFile, Finding
+from provenfix.jobs.snapshot import FileVersions, Snapshot
 
 Ancestors = tuple[cst.CSTNode, ...]  # the ancestors of a function, module first
 

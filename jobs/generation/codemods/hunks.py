@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs.generation.edits import candidate_id
-from jobs.report import Candidate, Finding, LineRange, SuggestionKind
+from provenfix.jobs.generation.edits import candidate_id
+from provenfix.jobs.report import Candidate, Finding, LineRange, SuggestionKind
 
 
 def changed_lines(before: list[str], after: list[str]) -> tuple[int, int, int] | None:

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from jobs.generation.codemods.framework import (
+from provenfix.jobs.generation.codemods.framework import (
     FunctionInfo,
     Site,
 )
-from jobs.generation.codemods.syntax import (
+from provenfix.jobs.generation.codemods.syntax import (
     Replacement,
     assign,
     assigned_name,
@@ -24,7 +24,7 @@ from jobs.generation.codemods.syntax import (
     simple_value,
     single_positional,
 )
-from jobs.report import SuggestionKind
+from provenfix.jobs.report import SuggestionKind
 
 _LOOPS = (cst.For, cst.While)
 # Methods whose bound object stays the same while the receiver is not rebound.

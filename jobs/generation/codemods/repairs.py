@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import libcst as cst
 import libcst.matchers as m
 
-from jobs.generation.codemods.framework import (
+from provenfix.jobs.generation.codemods.framework import (
     Block,
     FunctionInfo,
     Site,
 )
-from jobs.generation.codemods.syntax import (
+from provenfix.jobs.generation.codemods.syntax import (
     assign,
     dotted,
     line,
@@ -20,7 +20,7 @@ from jobs.generation.codemods.syntax import (
     moved_comments,
     only_small,
 )
-from jobs.report import SuggestionKind
+from provenfix.jobs.report import SuggestionKind
 
 # Calls that consume a file (or a reader over it) completely before returning.
 _CONSUMERS = frozenset(
