@@ -25,7 +25,7 @@ import provenfix
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(PROJECT_ROOT)],
+        [sys.executable, "-m", "build", "--outdir", str(out), str(PROJECT_ROOT)],
         check=True,
         capture_output=True,
         text=True,
