@@ -113,12 +113,17 @@ def time_to_analysis(provenfix: str, repo: Path, event: Path, work: Path) -> flo
     )
     assert proc.stderr is not None
     seen = None
+    lines = []
     for line in proc.stderr:
+        lines.append(line)
         if seen is None and line.startswith("[provenfix] diff:"):
             seen = time.monotonic() - started
     proc.wait(timeout=600)
     if seen is None:
-        raise SystemExit(f"provenfix action never started the analysis (exit {proc.returncode})")
+        tail = "".join(lines[-5:])
+        raise SystemExit(
+            f"provenfix action never started the analysis (exit {proc.returncode}):\n{tail}"
+        )
     return seen
 
 

@@ -53,10 +53,10 @@ from provenfix.bot.git_remote import (
 )
 from provenfix.bot.github_api import github_errors
 from provenfix.bot.job_context import CONTEXT, JobContext
-from provenfix.bot.job_errors import JobFailed, classify_failure
+from provenfix.bot.job_errors import JobFailed, TransientError, classify_failure
 from provenfix.bot.job_requests import ApplyRequest
 from provenfix.bot.permissions import WRITE_ASSOCIATIONS
-from provenfix.bot.queue import TransientError, save_meta
+from provenfix.bot.queue import save_meta
 from provenfix.jobs.generation.edits import EditError, apply_candidates, parse_error
 from provenfix.jobs.report import Candidate, SuggestionKind
 

@@ -26,9 +26,8 @@ from urllib.parse import urlsplit
 import git
 
 from provenfix.bot.github_api import redact
-from provenfix.bot.job_errors import NETWORK_HINTS, JobFailed
+from provenfix.bot.job_errors import NETWORK_HINTS, JobFailed, TransientError
 from provenfix.bot.job_requests import JobRequest
-from provenfix.bot.queue import TransientError
 from provenfix.jobs.errors import ProvenFixError
 
 __all__ = [

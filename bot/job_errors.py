@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import requests
 from github import GithubException
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from urllib3.exceptions import MaxRetryError
 
 from provenfix.bot.github_api import GitHubError, GitHubUnavailable, RateLimited, redact, translate
-from provenfix.bot.queue import Superseded, TransientError
 from provenfix.jobs.errors import ProvenFixError
 
 __all__ = ["NETWORK_HINTS", "JobFailed", "classify_failure"]
@@ -34,6 +31,14 @@ NETWORK_HINTS = (
 )
 
 
+class TransientError(ProvenFixError):
+    """A failure worth retrying: GitHub 5xx/429, a network error, a rate limit."""
+
+
+class Superseded(ProvenFixError):  # a signal rather than a failure
+    """A newer push or the pull request's closing replaced the running job."""
+
+
 class JobFailed(ProvenFixError):
     """The job failed for a reason a retry would not change; the message says why."""
 
@@ -45,7 +50,7 @@ def classify_failure(exc: BaseException, doing: str) -> Exception:
     TransientError, JobFailed and Superseded come back unchanged."""
     if isinstance(exc, TransientError | JobFailed | Superseded):
         return exc
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):  # an outage: worth a retry
+    if isinstance(exc, _redis_outages()):  # an outage: worth a retry
         return TransientError(redact(f"{doing}: Redis unavailable: {exc}"))
     github_or_network = (
         GitHubError,
@@ -64,3 +69,14 @@ def classify_failure(exc: BaseException, doing: str) -> Exception:
     if isinstance(exc, ProvenFixError):
         return JobFailed(redact(f"{doing}: {exc}"))
     return JobFailed(redact(f"{doing}: {exc.__class__.__name__}: {exc}"))
+
+
+def _redis_outages() -> tuple[type[BaseException], ...]:
+    """Redis' connection and timeout errors; none where the Redis client is not installed
+    (the Action's and the CLI's installs use these errors through bot.git_remote)."""
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:
+        return ()
+    return (RedisConnectionError, RedisTimeoutError)

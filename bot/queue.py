@@ -42,6 +42,7 @@ from rq.exceptions import AbandonedJobError, DuplicateJobError, InvalidJobOperat
 from rq.job import Job, JobStatus
 
 from provenfix.bot import metrics
+from provenfix.bot.job_errors import TransientError  # raised by the jobs this queue runs
 from provenfix.bot.job_requests import (
     ApplyRequest,
     CommentReaction,
@@ -50,7 +51,6 @@ from provenfix.bot.job_requests import (
 )
 from provenfix.bot.metrics import DELIVERIES_KEY
 from provenfix.bot.settings import BotSettings
-from provenfix.jobs.errors import ProvenFixError
 
 KEY_PREFIX = "provenfix"
 ANALYZE_FUNC = "provenfix.bot.rq_jobs.analyze_pull_request"
@@ -140,14 +140,6 @@ class DeliveryClaim:
             with contextlib.suppress(RedisError):
                 redis.delete(self.key)
             self.taken = False
-
-
-class TransientError(ProvenFixError):
-    """A failure worth retrying: GitHub 5xx/429, a network error, a rate limit."""
-
-
-class Superseded(ProvenFixError):  # a signal rather than a failure
-    """A newer push or the pull request's closing replaced the running job."""
 
 
 def _description(request: JobRequest) -> str:

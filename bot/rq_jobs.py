@@ -57,11 +57,11 @@ from provenfix.bot.git_remote import (
 )
 from provenfix.bot.github_api import NotFound, redact, translate
 from provenfix.bot.job_context import CONTEXT, JobContext, PublisherLike
-from provenfix.bot.job_errors import JobFailed, classify_failure
+from provenfix.bot.job_errors import JobFailed, Superseded, TransientError, classify_failure
 from provenfix.bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
 from provenfix.bot.progress_sender import ProgressSender
 from provenfix.bot.publish import PublishOptions
-from provenfix.bot.queue import AnalysisQueue, Superseded, TransientError, is_superseded, save_meta
+from provenfix.bot.queue import AnalysisQueue, is_superseded, save_meta
 from provenfix.bot.run_records import RunRecords
 from provenfix.jobs.errors import ConfigError
 from provenfix.jobs.pipeline import AnalysisRequest

@@ -40,7 +40,8 @@ from rq.exceptions import DuplicateJobError
 
 from provenfix.bot.github_api import GitHubError
 from provenfix.bot.job_context import CONTEXT, AppApi
-from provenfix.bot.queue import DELIVERY_KEY, KEY_PREFIX, TransientError
+from provenfix.bot.job_errors import TransientError
+from provenfix.bot.queue import DELIVERY_KEY, KEY_PREFIX
 
 __all__ = [
     "SWEEP_FUNC",

@@ -21,7 +21,7 @@ from rq import Queue, Worker
 
 from provenfix.bot.github_api import GitHubApp, RetryPolicy
 from provenfix.bot.job_context import JobContext, context_from_settings
-from provenfix.bot.queue import TransientError
+from provenfix.bot.job_errors import TransientError
 from provenfix.bot.settings import load_settings
 from provenfix.bot.worker import WorkerTiming, run_worker
 

@@ -35,9 +35,10 @@ from provenfix.bot.db import Database, Run
 from provenfix.bot.git_remote import token_text
 from provenfix.bot.github_api import GitHubApp
 from provenfix.bot.job_context import JobContext, installed_context
+from provenfix.bot.job_errors import TransientError
 from provenfix.bot.job_requests import JobRequest, PullRequestTarget
 from provenfix.bot.publish import PublishOptions
-from provenfix.bot.queue import AnalysisQueue, TransientError, save_meta
+from provenfix.bot.queue import AnalysisQueue, save_meta
 from provenfix.bot.settings import BotSettings
 from provenfix.jobs.errors import ToolFailure
 from provenfix.jobs.pipeline import AnalysisRequest
