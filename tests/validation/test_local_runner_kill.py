@@ -75,7 +75,6 @@ def is_alive(pid: int) -> bool:
     return state != b"Z"
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 @pytest.mark.parametrize("ending", list(ENDINGS))
 def test_no_process_of_the_run_survives(tmp_path: Path, ending: str) -> None:
     record = tmp_path / "pids.json"
