@@ -203,6 +203,8 @@ class Pipeline:
     ) -> tuple[list[Candidate], tuple[Skipped, ...]]:
         """The candidates, and those that rewrite lines the change did not touch (never
         proven: the posting gate would turn them away, see jobs.suggest)."""
+        names = ", ".join(type(g).__name__ for g in self._stages.generators)
+        self._say(Stage.GENERATE, f"writing candidate fixes ({names})")
         candidates: list[Candidate] = []
         outside: list[Skipped] = []
         seen: set[str] = set()

@@ -73,6 +73,7 @@ class DockerTestEnvironment:
         )
         source = base_tree if same_deps and base_tree is not None else head_tree
         scope = "" if same_deps else f"untrusted:{_tree_digest(head_tree)}"
+        self._say(Stage.VALIDATE, "environment image of the test dependencies (built once)")
         image = ensure_env_image(
             client, self._sandbox.settings, source, self._install_command, scope=scope, log=None
         )
