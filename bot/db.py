@@ -3,12 +3,11 @@ proven fixes, ignores.
 
 SQLite by default (one file, fine for one host), PostgreSQL by URL
 (`postgresql+psycopg://...`) when the web and worker processes run on several
-hosts. `Database.create_all()` runs at start-up; the schema only grows by new
-tables, so it needs no migration tool yet.
+hosts. `Database.create_all()` runs at start-up; the schema only grows, by new
+tables and new nullable columns (added by `create_all` where a table lacks them),
+so it needs no migration tool yet. The tables are in bot.tables.
 
-GitHub ids (installation, repository) are the primary keys of their tables: an
-event for a repository recorded before the service was deployed still finds
-its row, and a rename changes `full_name` only. Installations, repositories and
+Installations, repositories and
 ignores are written with one INSERT … ON CONFLICT each (PostgreSQL and SQLite
 both have it), so deliveries that record the same row at the same time (GitHub
 sends `installation` and `installation_repositories` together) never fail.
@@ -16,163 +15,57 @@ sends `installation` and `installation_repositories` together) never fail.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    select,
-    text,
-)
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from provenfix.bot.tables import (
+    Base,
+    FixApplication,
+    IgnoredRule,
+    Installation,
+    PostedSuggestion,
+    ProvenFix,
+    Repository,
+    Run,
+    SuggestionOutcome,
+    utcnow,
+)
 from provenfix.jobs.report import Report
+
+if TYPE_CHECKING:
+    from provenfix.bot.payloads import Installation as InstallationModel
+    from provenfix.bot.payloads import InstalledRepository
+
+__all__ = [
+    "Base",
+    "Database",
+    "FixApplication",
+    "IgnoredRule",
+    "Installation",
+    "PostedSuggestion",
+    "ProvenFix",
+    "Repository",
+    "Run",
+    "SuggestionOutcome",
+    "UnsupportedDatabase",
+    "record_installation",
+    "record_installation_event",
+    "record_proven_fixes",
+    "upsert_repository",
+    "utcnow",
+]
 
 
 class UnsupportedDatabase(Exception):
     """PROVENFIX_DATABASE_URL names a database other than PostgreSQL and SQLite."""
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Installation(Base):
-    __tablename__ = "installations"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    account_login: Mapped[str] = mapped_column(String(255))
-    account_type: Mapped[str] = mapped_column(String(32))  # User | Organization
-    repository_selection: Mapped[str | None] = mapped_column(String(16))  # all | selected
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class Repository(Base):
-    __tablename__ = "repositories"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    installation_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    full_name: Mapped[str] = mapped_column(String(255), index=True)
-    private: Mapped[bool] = mapped_column(Boolean, default=False)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)  # False once removed
-    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class Run(Base):
-    """One analysis of one pull request head (one rq job execution that got that far)."""
-
-    __tablename__ = "runs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job_id: Mapped[str] = mapped_column(String(200), index=True)
-    repository_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    repository: Mapped[str] = mapped_column(String(255))
-    pr_number: Mapped[int] = mapped_column(Integer)
-    head_sha: Mapped[str] = mapped_column(String(64))
-    base_sha: Mapped[str | None] = mapped_column(String(64))
-    trigger: Mapped[str] = mapped_column(String(64))  # e.g. pull_request.opened
-    status: Mapped[str] = mapped_column(String(16))  # running|completed|failed|superseded
-    check_run_id: Mapped[int | None] = mapped_column(BigInteger)
-    findings: Mapped[int] = mapped_column(Integer, default=0)
-    suggestions_posted: Mapped[int] = mapped_column(Integer, default=0)
-    suggestions_proven: Mapped[int] = mapped_column(Integer, default=0)
-    config_errors: Mapped[str | None] = mapped_column(Text)
-    error: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    duration_s: Mapped[float | None] = mapped_column(Float)
-
-
-class PostedSuggestion(Base):
-    __tablename__ = "suggestions"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    suggestion_id: Mapped[str] = mapped_column(String(128))  # jobs.report.Suggestion.id
-    path: Mapped[str] = mapped_column(String(1024))
-    start_line: Mapped[int] = mapped_column(Integer)
-    end_line: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(128))
-    rule_ids: Mapped[str] = mapped_column(Text, default="")  # space separated
-    validation: Mapped[str] = mapped_column(String(16))
-    committable: Mapped[bool] = mapped_column(Boolean)
-    reliability: Mapped[float] = mapped_column(Float)
-    comment_id: Mapped[int | None] = mapped_column(BigInteger)
-
-
-class ProvenFix(Base):
-    """Every fix the tests proved in a completed run, posted on the diff or not: what the
-    "Apply proven fixes" button commits (bot.apply_fixes)."""
-
-    __tablename__ = "proven_fixes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    suggestion_id: Mapped[str] = mapped_column(String(128))
-    finding_ids: Mapped[str] = mapped_column(Text, default="")  # space separated
-    kind: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(128))
-    path: Mapped[str] = mapped_column(String(1024))
-    start_line: Mapped[int] = mapped_column(Integer)
-    end_line: Mapped[int] = mapped_column(Integer)
-    original: Mapped[str] = mapped_column(Text)
-    replacement: Mapped[str] = mapped_column(Text)
-    rule_ids: Mapped[str] = mapped_column(Text, default="")  # space separated
-    reliability: Mapped[float] = mapped_column(Float)
-
-
-class FixApplication(Base):
-    """One press of "Apply proven fixes" that pushed a commit: which fixes, by whom."""
-
-    __tablename__ = "fix_applications"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    repository_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    pr_number: Mapped[int] = mapped_column(Integer)
-    head_sha: Mapped[str] = mapped_column(String(64))  # the analyzed head the fixes were for
-    pushed_sha: Mapped[str] = mapped_column(String(64))
-    sender: Mapped[str] = mapped_column(String(255))
-    suggestion_ids: Mapped[str] = mapped_column(Text)  # space separated, the applied ones
-    left_out: Mapped[str] = mapped_column(Text, default="")  # one "path:lines: why" a line
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class IgnoredRule(Base):
-    """`/provenfix ignore <rule>`: a rule this repository switched off for later runs."""
-
-    __tablename__ = "ignored_rules"
-    __table_args__ = (UniqueConstraint("repository_id", "rule_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    repository_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    rule_id: Mapped[str] = mapped_column(String(255))
-    created_by: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Database:
@@ -191,11 +84,27 @@ class Database:
         for attempt in range(3):
             try:
                 Base.metadata.create_all(self.engine)
+                self._add_missing_columns()
                 return
             except (OperationalError, ProgrammingError, IntegrityError):
                 if attempt == 2:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+
+    def _add_missing_columns(self) -> None:
+        """ALTER TABLE … ADD COLUMN for each nullable column a table made by an earlier
+        version lacks (a column that is not nullable is never added later)."""
+        present = inspect(self.engine)
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in present.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have or not column.nullable:
+                    continue
+                kind = column.type.compile(dialect=self.engine.dialect)
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -339,6 +248,36 @@ def record_proven_fixes(session: Session, run_id: int, report: Report) -> int:
         )
         count += 1
     return count
+
+
+def record_installation_event(
+    db: Database,
+    installation: InstallationModel,
+    action: str,
+    repositories: Sequence[tuple[InstalledRepository, bool]],
+) -> None:
+    """An `installation` or `installation_repositories` event: the installation, then its
+    repositories (active or removed) in id order, so that concurrent deliveries for one
+    installation lock the same rows in the same order."""
+    account = installation.account
+    with db.session() as session:
+        record_installation(
+            session,
+            installation.id,
+            action,
+            account_login=account.login if account else None,
+            account_type=account.type if account else None,
+            repository_selection=installation.repository_selection,
+        )
+        for repo, active in sorted(repositories, key=lambda item: item[0].id):
+            upsert_repository(
+                session,
+                repo.id,
+                repo.full_name,
+                installation_id=installation.id,
+                private=repo.private,
+                active=active,
+            )
 
 
 def record_installation(

@@ -18,21 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from provenfix.bot.check_summary import APPLY_ACTION_ID
-from provenfix.bot.db import Database, record_installation, upsert_repository
+from provenfix.bot.db import Database, record_installation_event, utcnow
 from provenfix.bot.job_requests import ApplyRequest, CommentReaction, JobRequest, PullRequestTarget
+from provenfix.bot.outcomes import OutcomeStore
 from provenfix.bot.payloads import (
     MAX_NUMBER,
-    Account,
     BadPayload,
     CheckRunEvent,
     CheckRunOrigin,
     CommentEnvelope,
     Envelope,
     GitHubHosts,
-    Installation,
     InstallationEvent,
     InstallationRepositoriesEvent,
-    InstalledRepository,
     IssueCommentEvent,
     M,
     Ping,
@@ -45,6 +43,12 @@ from provenfix.bot.payloads import (
 )
 from provenfix.bot.permissions import PermissionPolicy
 from provenfix.bot.queue import AnalysisQueue, DeliveryClaim
+from provenfix.bot.review_feedback import (
+    FeedbackResult,
+    ReviewCommentEvent,
+    ReviewFeedback,
+    ReviewThreadEvent,
+)
 from provenfix.bot.settings import BotSettings
 
 log = logging.getLogger("provenfix.webhook")
@@ -94,6 +98,10 @@ class EventHandler:
         self.db = db
         self.permissions = permissions
         self.hosts = GitHubHosts.from_api_url(settings.github_api_url)
+        self.outcomes = OutcomeStore(db)
+        self.feedback = ReviewFeedback(
+            self.outcomes, jobs.redis, jobs.queue, permissions, self.hosts
+        )
 
     def dispatch(
         self, event: str, delivery: str, payload: Payload, claim: DeliveryClaim
@@ -105,6 +113,8 @@ class EventHandler:
             "issue_comment": self.issue_comment,
             "installation": self.installation,
             "installation_repositories": self.installation_repositories,
+            "pull_request_review_thread": self.review_feedback,
+            "pull_request_review_comment": self.review_feedback,
             "ping": self.ping,
         }
         handle = handlers.get(event)
@@ -136,10 +146,15 @@ class EventHandler:
         ):
             closing = self._parse(PullRequestClosing, payload)
             self._claim(claim)
-            cancelled = self.jobs.cancel_pull_request(
-                closing.repository.id, closing.pull_request.number
-            )
-            return Outcome("cancelled", detail={"job_id": cancelled})
+            closed = closing.pull_request
+            cancelled = self.jobs.cancel_pull_request(closing.repository.id, closed.number)
+            settle = None
+            if action == "closed":
+                installation = closing.installation.id if closing.installation else None
+                settle = self.feedback.pull_request_ended(
+                    installation, closing.repository, closed.number, bool(closed.merged)
+                )
+            return Outcome("cancelled", detail={"job_id": cancelled, "settle": settle})
         base_changed = False
         if action == "edited":
             changes = self._parse(PullRequestEdit, payload).changes
@@ -169,6 +184,7 @@ class EventHandler:
             delivery_id=delivery,
             sender=_login(event.sender),
             updated_at=pr.updated_at or "",
+            delivered_at=_now(),
         )
         return self._submit(request, rerun=base_changed, claim=claim)
 
@@ -229,6 +245,7 @@ class EventHandler:
                 trigger=f"check_run.{action}",
                 delivery_id=delivery,
                 sender=_login(event.sender),
+                delivered_at=_now(),
             )
             for pull in pulls
         ]
@@ -340,6 +357,7 @@ class EventHandler:
             trigger=trigger,
             delivery_id=delivery,
             sender=_login(sender),
+            delivered_at=_now(),
         )
 
     # --- installation ----------------------------------------------------------------
@@ -349,7 +367,10 @@ class EventHandler:
         event = self._parse(InstallationEvent, payload)
         self._claim(claim)
         active = action != "deleted"
-        self._record(event.installation, action, [(r, active) for r in event.repositories or ()])
+        changes = [(r, active) for r in event.repositories or ()]
+        record_installation_event(self.db, event.installation, action, changes)
+        if action == "deleted":  # uninstalled: nothing about its repositories is kept
+            self.outcomes.purge_installation(event.installation.id)
         return Outcome("recorded", detail={"installation": event.installation.id, "action": action})
 
     def installation_repositories(
@@ -359,29 +380,32 @@ class EventHandler:
         self._claim(claim)
         added, removed = event.repositories_added, event.repositories_removed
         changes = [*((r, True) for r in added), *((r, False) for r in removed)]
-        self._record(event.installation, "updated", changes)
+        record_installation_event(self.db, event.installation, "updated", changes)
+        self.outcomes.purge_repositories([r.id for r in removed])
         return Outcome("recorded", detail={"added": len(added), "removed": len(removed)})
 
-    def _record(
-        self, inst: Installation, action: str, repositories: list[tuple[InstalledRepository, bool]]
-    ) -> None:
-        """The installation, then its repositories in id order: concurrent deliveries for
-        one installation lock the same rows in the same order (bot.db's upserts)."""
-        account = inst.account or Account()
-        with self.db.session() as session:
-            record_installation(
-                session, inst.id, action, account_login=account.login,
-                account_type=account.type, repository_selection=inst.repository_selection,
-            )  # fmt: skip
-            for repo, active in sorted(repositories, key=lambda item: item[0].id):
-                upsert_repository(
-                    session, repo.id, repo.full_name,
-                    installation_id=inst.id, private=repo.private, active=active,
-                )  # fmt: skip
+    # --- what maintainers do with the review comments (bot.review_feedback) ------------
+
+    def review_feedback(self, delivery: str, payload: Payload, claim: DeliveryClaim) -> Outcome:
+        thread = "thread" in payload
+        self._parse(
+            ReviewThreadEvent if thread else ReviewCommentEvent, payload
+        )  # every refusal before the claim
+        self._claim(claim)
+        result: FeedbackResult = (
+            self.feedback.review_thread(payload)
+            if thread
+            else self.feedback.review_comment(payload)
+        )
+        return Outcome(result.outcome, detail=result.detail)
 
     def ping(self, delivery: str, payload: Payload, claim: DeliveryClaim) -> Outcome:
         zen = self._parse(Ping, payload).zen
         return self._settle(claim, Outcome("pong", 200, detail={"zen": zen or ""}))
+
+
+def _now() -> str:
+    return utcnow().isoformat()
 
 
 def _login(sender: Sender | None) -> str:

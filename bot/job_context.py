@@ -27,6 +27,7 @@ from provenfix.jobs.report import Report
 from provenfix.jobs.settings import AnalysisSettings
 
 if TYPE_CHECKING:
+    from provenfix.jobs.generation.code_model.examples import ExampleSource
     from provenfix.jobs.pipeline import AnalysisRequest
 
 log = logging.getLogger("provenfix.worker")
@@ -76,7 +77,13 @@ class PipelineLike(Protocol):
 class PipelineSource(Protocol):
     """jobs.factory.PipelineFactory, or a test's stand-in."""
 
-    def pipeline(self, settings: AnalysisSettings, progress: Progress) -> PipelineLike: ...
+    def pipeline(
+        self,
+        settings: AnalysisSettings,
+        progress: Progress,
+        *,
+        examples: ExampleSource | None = None,  # the model's accepted fixes (AcceptedFixExamples)
+    ) -> PipelineLike: ...
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,7 @@ class AppPublishers:
             max_suggestions=options.max_suggestions,
             external_id=request.job_id,
             apply_action=options.apply_action,
+            acceptance=options.acceptance,
         )
 
 

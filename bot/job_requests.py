@@ -49,6 +49,7 @@ class JobRequest(PullRequestRef):
     delivery_id: str = ""
     sender: str = ""
     updated_at: str = ""  # the pull request's updated_at (ISO 8601): orders deliveries
+    delivered_at: str = ""  # when the webhook that asked for this analysis arrived (ISO 8601)
 
     @property
     def job_id(self) -> str:
@@ -74,6 +75,7 @@ class PullRequestTarget(PullRequestId):
     trigger: str
     delivery_id: str = ""
     sender: str = ""
+    delivered_at: str = ""
 
 
 @dataclass(frozen=True)

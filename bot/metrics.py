@@ -12,15 +12,18 @@ of bot.payloads).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 
 DELIVERIES_KEY = "provenfix:metrics:deliveries"
 REJECTED_KEY = "provenfix:metrics:rejected"
 JOBS_KEY = "provenfix:metrics:jobs"
 DURATION_KEY = "provenfix:metrics:job_duration"
+SUGGESTIONS_KEY = "provenfix:metrics:suggestions"
+SUGGESTION_OUTCOMES = ("posted", "applied", "dismissed", "superseded", "left_open")
 DURATION_BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 KNOWN_EVENTS = frozenset(
     {
@@ -29,6 +32,8 @@ KNOWN_EVENTS = frozenset(
         "issue_comment",
         "installation",
         "installation_repositories",
+        "pull_request_review_thread",
+        "pull_request_review_comment",
         "ping",
         "unverified",
     }
@@ -70,6 +75,21 @@ def record_job(redis: Redis, outcome: str, duration_s: float) -> None:
     pipe.execute()
 
 
+def record_outcomes(redis: Redis, entered: Mapping[str, int]) -> None:
+    """Count suggestions posted, and suggestions entering a decided state (bot.outcomes);
+    never fails the caller: the database already holds the truth."""
+    counts = {k: v for k, v in entered.items() if v and k in SUGGESTION_OUTCOMES}
+    if not counts:
+        return
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for outcome, count in counts.items():
+            pipe.hincrby(SUGGESTIONS_KEY, outcome, count)
+        pipe.execute()
+    except RedisError:
+        pass
+
+
 def render(redis: Redis, queue: Queue) -> str:
     lines: list[str] = []
     deliveries = _hash(redis, DELIVERIES_KEY)
@@ -107,6 +127,15 @@ def render(redis: Redis, queue: Queue) -> str:
     for outcome in sorted(finished):
         lines.append(f"provenfix_job_runs_total{_labels(outcome=outcome)} {finished[outcome]}")
     lines += _histogram(_hash(redis, DURATION_KEY))
+    suggestions = _hash(redis, SUGGESTIONS_KEY)
+    lines += [
+        "# HELP provenfix_suggestions_total Suggestions posted, and posted suggestions that were "
+        "applied, dismissed, superseded or left open.",
+        "# TYPE provenfix_suggestions_total counter",
+    ]
+    for outcome in SUGGESTION_OUTCOMES:
+        total = suggestions.get(outcome, "0")
+        lines.append(f"provenfix_suggestions_total{_labels(outcome=outcome)} {total}")
     return "\n".join(lines) + "\n"
 
 

@@ -219,11 +219,18 @@ class PullRequestNumber(Model):
     number: PullNumber
 
 
-class PullRequestClosing(Model):
-    """closed / converted_to_draft: which pull request's job to cancel."""
+class ClosedPullRequest(Model):
+    number: PullNumber
+    merged: bool | None = Field(default=None, strict=True)
 
-    pull_request: PullRequestNumber
-    repository: IdOnly
+
+class PullRequestClosing(Model):
+    """closed / converted_to_draft: which pull request's job to cancel (and, once closed,
+    whose open suggestions to settle: bot.review_feedback)."""
+
+    pull_request: ClosedPullRequest
+    repository: Repository
+    installation: IdOnly | None = None
 
 
 class PullRequestChanges(Model):

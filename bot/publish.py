@@ -40,6 +40,7 @@ import github
 from github.GithubObject import NotSet
 from github.Repository import Repository
 
+from provenfix.bot.acceptance import AcceptanceBook
 from provenfix.bot.check_summary import (
     ANNOTATIONS_PER_REQUEST,
     MAX_ANNOTATIONS,
@@ -74,6 +75,7 @@ class PublishOptions:
 
     max_suggestions: int = 10
     apply_action: bool = False  # offer "Apply proven fixes": the installation may push
+    acceptance: AcceptanceBook | None = None  # what maintainers accepted (bot.outcomes)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class PublishResult:
     annotations: int
     errors: tuple[str, ...] = ()  # GitHub failures worked around (also logged)
     actions: tuple[str, ...] = ()  # identifiers of the check run's buttons
+    disliked: tuple[tuple[int, str], ...] = ()  # (comment id, who reacted 👎)
 
 
 class Publisher:
@@ -104,8 +107,10 @@ class Publisher:
         external_id: str = "",
         apply_action: bool = False,
         app_name: str = "ProvenFix",
+        acceptance: AcceptanceBook | None = None,
     ) -> None:
         self.pr = pr
+        self.acceptance = acceptance
         self.max_suggestions = max_suggestions
         self.app_name = app_name
         # The account our comments are written by: `<slug>[bot]` for the App (GET /app).
@@ -184,6 +189,7 @@ class Publisher:
                 bot_login=self.bot_login,
                 max_suggestions=self.max_suggestions,
                 app_name=self.app_name,
+                acceptance=self.acceptance,
             ).publish(report)
         except (GitHubUnavailable, RateLimited):
             raise
@@ -234,6 +240,7 @@ class Publisher:
             annotations=min(len(annotations), MAX_ANNOTATIONS),
             errors=tuple(outcome.errors),
             actions=tuple(a["identifier"] for a in actions),
+            disliked=tuple(outcome.disliked.items()),
         )
 
     def _complete(

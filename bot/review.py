@@ -13,6 +13,7 @@ from github.PullRequest import PullRequest, ReviewComment
 from github.PullRequestComment import PullRequestComment
 from github.Repository import Repository
 
+from provenfix.bot.acceptance import AcceptanceBook, SuggestionAcceptance
 from provenfix.bot.github_api import (
     GitHubError,
     GitHubUnavailable,
@@ -37,6 +38,7 @@ from provenfix.jobs.report import Report, Suggestion
 logger = logging.getLogger(__name__)
 
 COMMENT_LIMIT = 65_000
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class ReviewOutcome:
     not_posted: dict[str, str] = field(default_factory=dict)
     outdated: list[int] = field(default_factory=list)
     applied: list[int] = field(default_factory=list)
+    disliked: dict[int, str] = field(default_factory=dict)  # comment id -> who reacted 👎
     errors: list[str] = field(default_factory=list)
     head_moved: bool = False  # the pull request's head is no longer the analyzed one
 
@@ -83,18 +86,32 @@ class ReviewWriter:
         bot_login: str | None,
         max_suggestions: int,
         app_name: str,
+        acceptance: AcceptanceBook | None = None,
     ) -> None:
+        """With `acceptance` (the App's record of what this repository's maintainers
+        accepted), each comment says how often suggestions of its kind were accepted, the
+        most likely to be accepted are posted first, and a demoted kind is not posted."""
         self._repo = repo
         self.pr = pr
         self.bot_login = bot_login
         self.max_suggestions = max_suggestions
         self.app_name = app_name
+        self.acceptance = acceptance
+        self._expected: dict[str, SuggestionAcceptance] = {}
 
     def publish(self, report: Report) -> ReviewOutcome:
         outcome = ReviewOutcome()
+        rules = {f.id: f.rule_id for f in report.findings}
+        if self.acceptance is not None:
+            self._expected = {
+                s.id: self.acceptance.for_suggestion(
+                    [rules[i] for i in s.finding_ids if i in rules], s.source
+                )
+                for s in report.suggestions
+            }
         proven = sorted(
             (s for s in report.suggestions if s.committable),
-            key=lambda s: (-s.score.reliability, s.path, s.start_line),
+            key=lambda s: (-self._rank(s), s.path, s.start_line),
         )
         with github_errors():
             pull = self._repo.get_pull(self.pr.number)
@@ -134,6 +151,9 @@ class ReviewWriter:
                 outcome.already[s.id] = earlier.comment.html_url
                 continue
             reason = anchor_problem(s, hunks)
+            demoted = self._expected[s.id].demoted_by if s.id in self._expected else None
+            if reason is None and demoted is not None and self.acceptance is not None:
+                reason = demoted.demotion_reason(self.acceptance.policy)
             if reason is None and reviewed:
                 reason = "a review of this commit was already posted"
             if reason is None and len(planned) >= self.max_suggestions:
@@ -145,6 +165,7 @@ class ReviewWriter:
             else:
                 planned.append(s)
         self._mark_gone(report, existing, outcome)
+        self._read_reactions(existing, outcome)
         if planned:
             self._post(pull, report, planned, outcome)
         return outcome
@@ -254,7 +275,24 @@ class ReviewWriter:
         return spec
 
     def _body(self, s: Suggestion, report: Report) -> str:
-        return comment_body(s, report, app_name=self.app_name)
+        expected = self._expected.get(s.id)
+        line = expected.headline.line() if expected is not None else None
+        return comment_body(s, report, app_name=self.app_name, acceptance=line)
+
+    def _rank(self, s: Suggestion) -> float:
+        """Reliability, weighed by the acceptance expected where it is known."""
+        expected = self._expected.get(s.id)
+        return s.score.reliability * (expected.probability if expected is not None else 1.0)
+
+    def _read_reactions(self, existing: Iterable[ExistingComment], outcome: ReviewOutcome) -> None:
+        """👎 on a live comment (GitHub sends no webhook for reactions: read at each push)."""
+        for item in existing:
+            if item.state is not None or int(item.comment.id) in outcome.disliked:
+                continue
+            with github_errors():
+                who = thumbs_down_by(self._repo, item.comment)
+            if who is not None:
+                outcome.disliked[int(item.comment.id)] = who
 
     # ------------------------------------------------------------------ earlier comments
 
@@ -275,13 +313,7 @@ class ReviewWriter:
                 continue
             if comment.path not in files:
                 files[comment.path] = self._head_lines(comment.path)
-            anchor = (
-                comment.start_line
-                or comment.line
-                or comment.original_start_line
-                or comment.original_line
-            )
-            applied = was_applied(comment.body, anchor, files[comment.path])
+            applied = was_applied(comment.body, comment_anchor(comment), files[comment.path])
             try:
                 with github_errors():
                     comment.edit(retired_body(comment.body, self.pr.head_sha, applied=applied))
@@ -304,6 +336,28 @@ class ReviewWriter:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def comment_anchor(comment: PullRequestComment) -> int | None:
+    return (
+        comment.start_line or comment.line or comment.original_start_line or comment.original_line
+    )
+
+
+def thumbs_down_by(repo: Repository, comment: PullRequestComment) -> str | None:
+    """The login of someone with write access who reacted 👎 to `comment`, if anyone did
+    (bots and readers without write access are not counted). The comment's reaction
+    counts come with it; the reactions themselves are read only when there is a 👎."""
+    rollup = comment.raw_data.get("reactions") or {}
+    if not int(rollup.get("-1") or 0):
+        return None
+    for reaction in comment.get_reactions():
+        user = reaction.user
+        if reaction.content != "-1" or user is None or user.type == "Bot":
+            continue
+        if repo.get_collaborator_permission(user.login) in WRITE_PERMISSIONS:
+            return str(user.login)
+    return None
 
 
 def _keys(finding_ids: frozenset[str], suggestion_id: str) -> tuple[str, ...]:

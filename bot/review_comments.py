@@ -80,15 +80,21 @@ def review_body(report: Report, count: int, *, app_name: str, head_sha: str) -> 
     )
 
 
-def comment_body(s: Suggestion, report: Report, *, app_name: str) -> str:
+def comment_body(
+    s: Suggestion, report: Report, *, app_name: str, acceptance: str | None = None
+) -> str:
+    """The comment of one suggestion; `acceptance` is the line saying how often its kind
+    was accepted (bot.acceptance.Expectation.line)."""
     rules = sorted({f.rule_id for f in report.findings if f.id in s.finding_ids})
     about = f" for {', '.join(f'`{r}`' for r in rules)}" if rules else ""
+    seen = [f"<sub>{acceptance}.</sub>", ""] if acceptance else []
     return "\n".join(
         [
             f"**{app_name}** · proven fix{about} · reliability **{s.score.reliability:.2f}**",
             "",
             s.rationale.strip(),
             "",
+            *seen,
             suggestion_block(s.replacement),
             "",
             evidence_details(s),

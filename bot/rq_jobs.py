@@ -48,6 +48,7 @@ from rq import Queue, get_current_job
 from rq.job import Job
 
 from provenfix.bot import metrics
+from provenfix.bot.accepted_examples import AcceptedFixExamples
 from provenfix.bot.git_remote import (
     GitOrigin,
     can_push,
@@ -59,6 +60,7 @@ from provenfix.bot.github_api import NotFound, redact, translate
 from provenfix.bot.job_context import CONTEXT, JobContext, PublisherLike
 from provenfix.bot.job_errors import JobFailed, Superseded, TransientError, classify_failure
 from provenfix.bot.job_requests import CommentReaction, JobRequest, PullRequestTarget
+from provenfix.bot.outcomes import OutcomeStore
 from provenfix.bot.progress_sender import ProgressSender
 from provenfix.bot.publish import PublishOptions
 from provenfix.bot.queue import AnalysisQueue, is_superseded, save_meta
@@ -116,6 +118,7 @@ def resolve_and_analyze(target: PullRequestTarget) -> dict[str, Any]:
         delivery_id=target.delivery_id,
         sender=target.sender,
         updated_at=updated,
+        delivered_at=target.delivered_at,
     )
     queue = Queue(job.origin, connection=job.connection)
     submitted = AnalysisQueue(
@@ -192,7 +195,11 @@ class _Analysis:
         self.job.meta["attempts"] = earlier_attempts + 1
         save_meta(self.job)
         settings, config_errors = self._repo_settings(client)
-        publishing = PublishOptions(settings.max_suggestions, apply_action=can_push(granted))
+        outcomes = OutcomeStore(context.database)
+        book = outcomes.acceptance_book(request.repository_id, context.settings.acceptance)
+        publishing = PublishOptions(
+            settings.max_suggestions, apply_action=can_push(granted), acceptance=book
+        )
         publisher = self.publisher = context.publisher(client, request, publishing)
         if self.check_run_id is None:
             try:
@@ -224,7 +231,11 @@ class _Analysis:
                 request, self.token, Path(scratch) / "repo", origin=origin
             )
             self._check_superseded()
-            pipeline = context.pipelines.pipeline(settings, self._progress)
+            pipeline = context.pipelines.pipeline(
+                settings,
+                self._progress,
+                examples=AcceptedFixExamples(context.database, request.repository_id),
+            )
             report = pipeline.run(
                 AnalysisRequest(repo_path=repo_path, base=request.base_sha, head=request.head_sha)
             )
@@ -235,7 +246,24 @@ class _Analysis:
         except Exception as exc:
             raise classify_failure(exc, "publishing the results") from exc
         duration = time.monotonic() - self.started
-        self.records.complete(report, result, config_errors, duration)
+        self.records.complete(
+            report,
+            result,
+            config_errors,
+            duration,
+            installation_id=request.installation_id,
+            acceptance=book,
+        )
+        entered = outcomes.after_review(
+            request.repository_id,
+            request.head_sha,
+            request.sender,
+            applied=result.applied,
+            outdated=result.outdated,
+            disliked=result.disliked,
+        )
+        entered["posted"] += len(result.posted)
+        metrics.record_outcomes(self.redis, entered)
         metrics.record_job(self.redis, "completed", duration)
         self.job.meta["outcome"] = "completed"
         save_meta(self.job)

@@ -4,9 +4,11 @@ the review posted (bot.db)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 
+from provenfix.bot.acceptance import AcceptanceBook
 from provenfix.bot.db import (
     Database,
     PostedSuggestion,
@@ -16,6 +18,7 @@ from provenfix.bot.db import (
     utcnow,
 )
 from provenfix.bot.job_requests import JobRequest
+from provenfix.bot.outcomes import add_posted_outcomes
 from provenfix.bot.publish import PublishResult
 from provenfix.jobs.report import Report, Suggestion
 
@@ -56,6 +59,7 @@ class RunRecords:
                 trigger=request.trigger,
                 status="running",
                 check_run_id=check_run_id,
+                delivered_at=_parse_time(request.delivered_at),
             )
             s.add(row)
             s.flush()
@@ -81,9 +85,17 @@ class RunRecords:
             log.warning("%s: could not record the run's end", self.job_id, exc_info=True)
 
     def complete(
-        self, report: Report, result: PublishResult, config_errors: Sequence[str], duration: float
+        self,
+        report: Report,
+        result: PublishResult,
+        config_errors: Sequence[str],
+        duration: float,
+        *,
+        installation_id: int | None = None,
+        acceptance: AcceptanceBook | None = None,
     ) -> None:
-        """The run completed: its counts, its proven fixes and the suggestions posted."""
+        """The run completed: its counts, its proven fixes, the suggestions posted and an
+        open outcome for each (with the acceptance it was expected to have)."""
         posted = posted_suggestions(report, result)
         with self.database.session() as s:
             row = s.get(Run, self.row_id) if self.row_id is not None else None
@@ -94,11 +106,12 @@ class RunRecords:
             row.suggestions_posted = len(posted)
             row.suggestions_proven = sum(1 for p in posted if p[0].committable)
             row.config_errors = "\n".join(config_errors) or None
-            row.finished_at = utcnow()
+            row.finished_at = row.reviewed_at = utcnow()
             row.duration_s = round(duration, 3)
             record_proven_fixes(s, row.id, report)
+            rows = []
             for suggestion, comment_id in posted:
-                s.add(
+                rows.append(
                     PostedSuggestion(
                         run_id=row.id,
                         suggestion_id=suggestion.id,
@@ -114,6 +127,9 @@ class RunRecords:
                         comment_id=comment_id,
                     )
                 )
+            s.add_all(rows)
+            s.flush()
+            add_posted_outcomes(s, row, installation_id, rows, acceptance)
 
 
 def posted_suggestions(
@@ -126,6 +142,13 @@ def posted_suggestions(
         for item in result.posted
         if item.suggestion_id in by_id
     ]
+
+
+def _parse_time(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
 
 
 def _rule_ids(report: Report, finding_ids: Sequence[str]) -> list[str]:

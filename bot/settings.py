@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from provenfix.bot.acceptance import AcceptancePolicy, read_acceptance_policy
+from provenfix.bot.dashboard.settings import DashboardSettings, read_dashboard_settings
 from provenfix.jobs.config import VALIDATION_MODES, PipelineConfig, read_pipeline_config
 from provenfix.jobs.errors import ConfigError
 from provenfix.jobs.settings_reader import SettingsReader
@@ -49,6 +51,8 @@ class BotSettings:
     queue_name: str = DEFAULT_QUEUE
     delivery_ttl_s: int = DEFAULT_DELIVERY_TTL_S
     work_dir: Path | None = None  # where jobs clone; None: the system's temporary folder
+    acceptance: AcceptancePolicy = field(default_factory=AcceptancePolicy)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
     def __post_init__(self) -> None:
         if not self.webhook_secret:
@@ -122,6 +126,8 @@ def load_settings(env: Mapping[str, str]) -> BotSettings:
         hint="seconds a delivery id is remembered for deduplication",
     )
     work_dir = reader.path("PROVENFIX_WORK_DIR")
+    acceptance = read_acceptance_policy(reader)
+    dashboard = read_dashboard_settings(reader, api_url)
     reader.raise_problems(SettingsError)
     return BotSettings(
         app_id=app_id,
@@ -138,6 +144,8 @@ def load_settings(env: Mapping[str, str]) -> BotSettings:
         queue_name=queue_name,
         delivery_ttl_s=delivery_ttl_s,
         work_dir=work_dir,
+        acceptance=acceptance,
+        dashboard=dashboard,
     )
 
 

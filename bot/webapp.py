@@ -57,6 +57,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from provenfix.bot import metrics
+from provenfix.bot.dashboard.views import register_dashboard
 from provenfix.bot.db import Database
 from provenfix.bot.events import EventHandler, Outcome
 from provenfix.bot.payloads import PayloadRejected
@@ -186,6 +187,9 @@ def create_app(
                 f"redis unreachable: {exc.__class__.__name__}\n", 503, mimetype="text/plain"
             )
         return Response(text, 200, content_type=metrics.CONTENT_TYPE)
+
+    if settings.dashboard.enabled:
+        register_dashboard(app, settings, redis=redis, queue=queue, db=db)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:

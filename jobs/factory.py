@@ -22,6 +22,7 @@ from provenfix.jobs.generation.autofix import SemgrepAutofixGenerator
 from provenfix.jobs.generation.base import CandidateGenerator
 from provenfix.jobs.generation.code_model.backend import CodeModel
 from provenfix.jobs.generation.code_model.config import ModelOptions, open_model
+from provenfix.jobs.generation.code_model.examples import ExampleSource
 from provenfix.jobs.generation.code_model.generator import ModelRepairGenerator
 from provenfix.jobs.generation.codemods import CodemodGenerator
 from provenfix.jobs.pipeline import Pipeline, Stages
@@ -50,10 +51,12 @@ def build_pipeline(
     model: CodeModel | None = None,
     progress: Progress = no_progress,
     use_repo_rules: bool = True,
+    examples: ExampleSource | None = None,
 ) -> Pipeline:
     """The pipeline of one analysis. `model` (jobs.generation.code_model.config.open_model
     of `config.model`) writes candidates for what no rule fixes, within the repository's
-    `model:` settings."""
+    `model:` settings; `examples` gives it the fixes the repository's maintainers accepted
+    (the App's bot.accepted_examples)."""
     rules = config.rules_dir
     tool_env = config.tool_environ
     timeout_s = settings.analysis_timeout_s
@@ -72,7 +75,7 @@ def build_pipeline(
     environment = _environment(config, settings, progress)
     stages = Stages(
         analyzers=analyzers,
-        generators=_generators(settings, model, config.model),
+        generators=_generators(settings, model, config.model, examples),
         validation=ValidationStage(environment, progress=progress) if environment else None,
         rescanner=SemgrepAnalyzer(rules, timeout_s=timeout_s, env=tool_env),
     )
@@ -87,8 +90,16 @@ class PipelineFactory:
         self.config = config
         self.model = model if model is not None else open_model(config.model)
 
-    def pipeline(self, settings: AnalysisSettings, progress: Progress = no_progress) -> Pipeline:
-        return build_pipeline(settings, self.config, model=self.model, progress=progress)
+    def pipeline(
+        self,
+        settings: AnalysisSettings,
+        progress: Progress = no_progress,
+        *,
+        examples: ExampleSource | None = None,
+    ) -> Pipeline:
+        return build_pipeline(
+            settings, self.config, model=self.model, progress=progress, examples=examples
+        )
 
     def check_ready(self) -> str:
         """Before accepting work: the engine answers, the base image is there (or pulled),
@@ -119,7 +130,10 @@ class PipelineFactory:
 
 
 def _generators(
-    settings: AnalysisSettings, model: CodeModel | None, options: ModelOptions
+    settings: AnalysisSettings,
+    model: CodeModel | None,
+    options: ModelOptions,
+    examples: ExampleSource | None = None,
 ) -> list[CandidateGenerator]:
     generators: list[CandidateGenerator] = [SemgrepAutofixGenerator(), CodemodGenerator()]
     if model is not None and settings.model_enabled:
@@ -132,6 +146,7 @@ def _generators(
                 temperature=options.temperature,
                 time_budget_s=options.time_budget_s,
                 max_targets=options.max_targets,
+                examples=examples,
             )
         )
     return generators

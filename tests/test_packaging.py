@@ -45,6 +45,9 @@ def test_the_wheel_holds_one_namespace_with_its_data_and_metadata(dist: Path) ->
     assert "provenfix/schemas/report-v2.schema.json" in names
     assert "provenfix/schemas/provenfix-config.schema.json" in names
     assert "provenfix/jobs/validation/probe_driver.py" in names and "provenfix/py.typed" in names
+    dashboard = "provenfix/bot/dashboard"  # served by `provenfix serve`: no CDN, from the wheel
+    assert f"{dashboard}/templates/dashboard/overview.html" in names
+    assert f"{dashboard}/static/dashboard.css" in names
     info = f"provenfix-{provenfix.__version__}.dist-info"
     assert f"{info}/licenses/LICENSE" in names
     metadata = Parser().parsestr(zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode())

@@ -9,6 +9,8 @@ import pytest
 from redis import Redis
 from rq import Queue
 
+from provenfix.bot.acceptance import AcceptancePolicy
+from provenfix.bot.dashboard.settings import DashboardSettings
 from provenfix.bot.db import Database
 from provenfix.bot.settings import (
     DEFAULT_DATABASE_URL,
@@ -60,6 +62,9 @@ def test_every_variable(private_key_pem: str, tmp_path: Path) -> None:
         "PROVENFIX_SKIP_DRAFTS": "false",
         "PROVENFIX_MODEL": "qwen2.5-coder-1.5b",
         "PROVENFIX_SANDBOX": "none",
+        "PROVENFIX_ACCEPTANCE_FLOOR": "0.3",
+        "PROVENFIX_ACCEPTANCE_MIN_OUTCOMES": "12",
+        "PROVENFIX_ACCEPTANCE_PRIOR_STRENGTH": "4",
     }
     settings = load_settings(env)
     assert settings == BotSettings(
@@ -73,6 +78,8 @@ def test_every_variable(private_key_pem: str, tmp_path: Path) -> None:
         job_timeout_s=900,
         skip_drafts=False,
         pipeline=PipelineConfig(validation="none", model=ModelOptions(spec="qwen2.5-coder-1.5b")),
+        acceptance=AcceptancePolicy(floor=0.3, min_outcomes=12, prior_strength=4.0),
+        dashboard=DashboardSettings(github_web_url="https://ghe.example.org"),
     )
     assert settings.private_key_pem().startswith("-----BEGIN RSA PRIVATE KEY-----")
 
@@ -211,3 +218,20 @@ def test_every_bad_setting_is_reported_at_once(private_key_pem: str) -> None:
         "PROVENFIX_MODEL_SAMPLES=64 is out of range",
     ):
         assert name in message
+
+
+def test_acceptance_settings_say_how_to_fix_them(private_key_pem: str) -> None:
+    env = {
+        "PROVENFIX_APP_ID": "99",
+        "PROVENFIX_PRIVATE_KEY": private_key_pem,
+        "PROVENFIX_WEBHOOK_SECRET": "s",
+        "PROVENFIX_ACCEPTANCE_FLOOR": "20%",
+        "PROVENFIX_ACCEPTANCE_MIN_OUTCOMES": "0",
+        "PROVENFIX_ACCEPTANCE_PRIOR_STRENGTH": "-1",
+    }
+    with pytest.raises(SettingsError) as raised:
+        load_settings(env)
+    message = str(raised.value)
+    assert "PROVENFIX_ACCEPTANCE_FLOOR='20%' is not a fraction; use a number from 0 to 1" in message
+    assert "PROVENFIX_ACCEPTANCE_MIN_OUTCOMES" in message
+    assert "PROVENFIX_ACCEPTANCE_PRIOR_STRENGTH='-1' is not a positive number" in message

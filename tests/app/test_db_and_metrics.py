@@ -119,6 +119,7 @@ def test_metrics_exposition_parses_and_counts(
         "provenfix_jobs": "gauge",
         "provenfix_job_runs_total": "counter",
         "provenfix_job_duration_seconds": "histogram",
+        "provenfix_suggestions_total": "counter",
     }
     deliveries = "provenfix_webhook_deliveries_total"
     assert sample(parsed, deliveries, event="pull_request", outcome="enqueued") == 1

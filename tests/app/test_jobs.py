@@ -37,10 +37,11 @@ from provenfix.bot.github_api import GitHubApp
 from provenfix.bot.job_context import JobContext, installed_context
 from provenfix.bot.job_errors import TransientError
 from provenfix.bot.job_requests import JobRequest, PullRequestTarget
-from provenfix.bot.publish import PublishOptions
+from provenfix.bot.publish import PublishOptions, PublishResult
 from provenfix.bot.queue import AnalysisQueue, save_meta
 from provenfix.bot.settings import BotSettings
 from provenfix.jobs.errors import ToolFailure
+from provenfix.jobs.generation.code_model.examples import ExampleSource
 from provenfix.jobs.pipeline import AnalysisRequest
 from provenfix.jobs.progress import Progress, ProgressEvent, Stage
 from provenfix.jobs.report import Report, ToolInfo
@@ -174,7 +175,17 @@ class FakePublisher:
         self.recorder.add(
             call="finish", id=check_run_id, head=report.head, config_errors=list(config_errors)
         )
-        return SimpleNamespace(posted=[])
+        return PublishResult(
+            check_run_id=check_run_id,
+            conclusion="neutral",
+            review_id=None,
+            posted=(),
+            already_posted=(),
+            not_posted={},
+            outdated=(),
+            applied=(),
+            annotations=0,
+        )
 
     def fail(self, check_run_id: int, reason: str, *, conclusion: str = "neutral") -> None:
         self.recorder.add(call="fail", id=check_run_id, reason=reason, conclusion=conclusion)
@@ -297,7 +308,9 @@ def harness(
 
         config = settings.pipeline
 
-        def pipeline(self, s: AnalysisSettings, progress: Progress) -> Any:
+        def pipeline(
+            self, s: AnalysisSettings, progress: Progress, *, examples: ExampleSource | None = None
+        ) -> Any:
             recorder.add(call="options", mode=self.config.validation)
             return FakePipeline(recorder, s, progress, redis_url, **options)
 

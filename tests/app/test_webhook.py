@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import threading
@@ -239,7 +240,11 @@ def test_opened_enqueues_one_job_with_the_deterministic_id(
         delivery_id="d-opened",
         sender="Codertocat",
         updated_at=payload["pull_request"]["updated_at"],
+        delivered_at=request.delivered_at,
     )
+    # when the delivery arrived: the start of "time from delivery to review"
+    arrived = dt.datetime.fromisoformat(request.delivered_at)
+    assert abs((dt.datetime.now(dt.UTC) - arrived).total_seconds()) < 60
     assert JobRequest.from_dict(request.to_dict()) == request
 
 
@@ -738,6 +743,7 @@ def test_analyze_command_enqueues_a_lookup_of_the_head(deliver: Deliver, queue: 
         trigger="issue_comment.analyze",
         delivery_id=job.args[0].delivery_id,
         sender="Codertocat",
+        delivered_at=job.args[0].delivered_at,
     )
 
 

@@ -1,5 +1,7 @@
 """GitHub App authentication as GitHub checks it: the app's RS256 key pair, the JWT the
-/app endpoints take, and the installation tokens everything else takes."""
+/app endpoints take, the user access tokens (`ghu_…`, from the OAuth web flow) that
+GET /user and GET /user/installations take, and the installation tokens everything
+else takes."""
 
 from __future__ import annotations
 
@@ -14,7 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.wrappers import Request
 
 from .contract import Operation
-from .records import ApiError, TokenRecord
+from .records import ApiError, TokenRecord, UserTokenRecord
+
+# the operations that act as the signed-in user: only a user access token reaches them
+USER_OPERATIONS = frozenset(
+    {"users/get-authenticated", "apps/list-installations-for-authenticated-user"}
+)
 
 
 @cache
@@ -48,8 +55,10 @@ def authenticate(
     app_id: int,
     public_key_pem: str,
     tokens: Mapping[str, TokenRecord],
+    user_tokens: Mapping[str, UserTokenRecord] | None = None,
 ) -> str:
-    """How `request` authenticates for `op` (jwt, token or none); ApiError 401 if it does not."""
+    """How `request` authenticates for `op` (jwt, token, user or none); ApiError 401 if it
+    does not, 403 for an installation token on a user's operation (as GitHub answers)."""
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
     credential = credential.strip()
@@ -73,6 +82,14 @@ def authenticate(
         return "jwt"
     if op.operation_id == "rate-limit/get" and not header:
         return "none"
+    bearer = scheme.lower() in ("token", "bearer")
+    if op.operation_id in USER_OPERATIONS:
+        user = (user_tokens or {}).get(credential) if bearer else None
+        if user is not None and user.expires_at >= datetime.now(UTC):
+            return "user"
+        if bearer and credential in tokens:
+            raise ApiError(403, "Resource not accessible by integration")
+        raise ApiError(401, "Requires authentication")
     record = tokens.get(credential) if scheme.lower() in ("token", "bearer") else None
     if record is None or record.expires_at < datetime.now(UTC):
         raise ApiError(401, "Bad credentials")

@@ -38,6 +38,15 @@ class ApiObjects(StandInState):
         )
         return dict(user)
 
+    def _reaction_rollup(self, comment_id: int, url: str) -> dict[str, Any]:
+        """A review comment's `reactions`: the count of each reaction on it."""
+        names = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
+        counts = {name: 0 for name in names}
+        for comment, content, _, _ in self._comment_reactions:
+            if comment == comment_id:
+                counts[content] += 1
+        return {"url": url, "total_count": sum(counts.values()), **counts}
+
     def _bot(self) -> dict[str, Any]:
         return self._user(self.bot_login, bot=True)
 

@@ -101,6 +101,27 @@ class TokenRecord:
     permissions: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class UserTokenRecord:
+    """A user access token (`ghu_…`) the OAuth web flow issued for a GitHub App."""
+
+    token: str
+    login: str
+    installation_ids: tuple[int, ...]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class OAuthGrant:
+    """A code of the OAuth web flow, for one user, until exchanged (once) or expired."""
+
+    code: str
+    login: str
+    installation_ids: tuple[int, ...]
+    redirect_uri: str
+    expires_at: datetime
+
+
 @dataclass
 class Stored:
     """A stored API object of one pull request or repository."""

@@ -285,6 +285,8 @@ class ReviewsApi(ApiObjects):
     def _comment_view(self, stored: Stored) -> dict[str, Any]:
         """The comment as GitHub shows it now: moved to the current head, or outdated."""
         data = copy.deepcopy(stored.data)
+        # GitHub lists each comment with the counts of its reactions
+        data["reactions"] = self._reaction_rollup(data["id"], data["url"] + "/reactions")
         pull = self._pulls.get(stored.key)
         if pull is None or data.get("original_line") is None:
             return data

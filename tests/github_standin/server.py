@@ -9,7 +9,9 @@ before it is sent; a response that does not validate is a violation too.
 
 Authentication is GitHub's: the /app endpoints take a JWT signed RS256 with the
 app's private key (`private_key_pem`), everything else an installation token
-the stand-in issued (`Authorization: token|Bearer ghs_…`); git clones over
+the stand-in issued (`Authorization: token|Bearer ghs_…`), except GET /user and GET
+/user/installations, which take a user access token (`ghu_…`) from the OAuth web
+flow at /login/oauth/ (users.py: not in the REST contract); git clones over
 `/git/<owner>/<repo>.git` take HTTP basic auth `x-access-token:<token>`, and so
 do pushes, which need a token of an installation granted Contents: write
 (`installation_permissions`), as GitHub's do.
@@ -34,6 +36,7 @@ from .apps import AppsApi
 from .checks import ChecksApi
 from .contract import Operation, body_errors, validate_parameter
 from .faults import FaultInjection
+from .feedback import FeedbackApi
 from .githttp import GitHttpEndpoint
 from .issues import IssuesApi
 from .pulls import PullsApi
@@ -49,6 +52,7 @@ from .records import (
 )
 from .repos import ReposApi
 from .reviews import ReviewsApi
+from .users import UsersApi
 from .webhook_payloads import WebhookPayloads
 
 __all__ = ["CheckRunView", "GitHubStandIn", "RequestRecord", "Violation"]
@@ -60,12 +64,14 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class GitHubStandIn(
+    FeedbackApi,
     AppsApi,
     ReposApi,
     PullsApi,
     ReviewsApi,
     ChecksApi,
     IssuesApi,
+    UsersApi,
     WebhookPayloads,
     FaultInjection,
     GitHttpEndpoint,
@@ -76,7 +82,8 @@ class GitHubStandIn(
     authentication, armed faults, responses) and the test-facing API. The state lives in
     StandInState (state.py), the operations in the API-area mixins (apps, repos, pulls,
     reviews, checks, issues), requested_action and webhook_request in WebhookPayloads,
-    fail_next and rate_limit_next in FaultInjection, and /git/ in GitHttpEndpoint."""
+    fail_next and rate_limit_next in FaultInjection, /git/ in GitHttpEndpoint, and the
+    OAuth web flow (/login/oauth/…) with the user's endpoints in UsersApi."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -236,6 +243,9 @@ class GitHubStandIn(
         request = Request(environ)
         if request.path.startswith("/git/"):
             response = self._git(request)
+        elif request.path.startswith("/login/oauth/"):
+            with self._lock:
+                response = self._oauth_web(request)
         else:
             with self._lock:
                 response = self._api(request)
@@ -314,6 +324,7 @@ class GitHubStandIn(
                 app_id=self.app_id,
                 public_key_pem=self.public_key_pem,
                 tokens=self._tokens,
+                user_tokens=self._user_tokens,
             )
             handler = getattr(self, "_op_" + re.sub(r"\W", "_", op.operation_id))
             status, answer, headers = handler(request, values, body or {})

@@ -19,11 +19,13 @@ from .records import (
     ApiError,
     CheckRunRecord,
     Injection,
+    OAuthGrant,
     PullRecord,
     RepoRecord,
     RequestRecord,
     Stored,
     TokenRecord,
+    UserTokenRecord,
     Violation,
     now_iso,
 )
@@ -77,10 +79,21 @@ class StandInState:
         self._repos: dict[tuple[str, str], RepoRecord] = {}
         self._pulls: dict[tuple[str, str, int], PullRecord] = {}
         self._tokens: dict[str, TokenRecord] = {}
+        # the App's OAuth credentials (users.py: the web flow, /user, /user/installations)
+        self.oauth_client_id = "Iv1.5a4d0f0c1e2b3a49"
+        self.oauth_client_secret = "standin-client-secret-" + "0" * 18
+        self.oauth_callback_url: str | None = None  # None: any redirect_uri is accepted
+        self._oauth_user: tuple[str, tuple[int, ...]] | None = None
+        self._oauth_deny = False
+        self._oauth_grants: dict[str, OAuthGrant] = {}
+        self._user_tokens: dict[str, UserTokenRecord] = {}
         self._reviews: list[Stored] = []
         self._comments: list[Stored] = []
         self._issue_comments: list[Stored] = []
         self._reactions: list[Stored] = []
+        # reactions on review comments: (comment id, content, login, is a bot)
+        self._comment_reactions: list[tuple[int, str, str, bool]] = []
+        self._permissions: dict[tuple[str, str, str], str] = {}  # owner, repo, login
         self._check_runs: list[CheckRunRecord] = []
         self._injections: list[Injection] = []
         self._rate_used = 0

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from provenfix.jobs.complexity import function_blocks
 from provenfix.jobs.generation.code_model.backend import CodeModel, ModelError, ModelUnavailable
+from provenfix.jobs.generation.code_model.examples import ExampleSource
 from provenfix.jobs.generation.code_model.parse import Rewrite, minimal_candidate, rewrite
 from provenfix.jobs.generation.code_model.prompt import (
     Note,
@@ -46,10 +47,13 @@ class ModelRepairGenerator:
         max_function_lines: int = 150,
         read_source: SourceReader | None = None,
         show_change: bool = True,
+        examples: ExampleSource | None = None,
     ) -> None:
         """`read_source(path)` gives the head text of any file (the failing test's source);
         without it only the files of the change (in the snapshot) can be read. `show_change`:
-        for a test the change broke, the prompt shows what the change did to the function."""
+        for a test the change broke, the prompt shows what the change did to the function.
+        `examples`: the fixes this repository's maintainers accepted, the closest of the
+        same rule shown in each prompt (a source that fails is logged and done without)."""
         self.name = f"model:{model.name}"
         self.model = model
         self.samples = max(1, samples)
@@ -61,6 +65,7 @@ class ModelRepairGenerator:
         self.max_function_lines = max_function_lines
         self.read_source = read_source
         self.show_change = show_change
+        self.examples = examples
         self.notes: list[Note] = []
 
     def generate(self, findings: Sequence[Finding], snapshot: Snapshot) -> list[Candidate]:
@@ -87,6 +92,7 @@ class ModelRepairGenerator:
                     self._reader(snapshot),
                     prefill=getattr(self.model, "prefill", False),
                     show_change=self.show_change,
+                    examples=self.examples,
                 )
                 answers = self.model.complete(
                     messages,

@@ -6,7 +6,8 @@ failing tests, semgrep findings that have no autofix, and complexity findings
 the problem, the failing test's source when it can be read, the function
 (its line numbers named, the reported lines quoted), and the few parts of the
 module it leans on: imports, the enclosing class header, the module
-constants and helpers it uses.
+constants and helpers it uses, and, given an ExampleSource, a few fixes of the
+same rules the repository's maintainers accepted (see .examples).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Literal
 
 from provenfix.jobs.generation.code_model.backend import ChatMessage
 from provenfix.jobs.generation.code_model.context import find_def, module_context
+from provenfix.jobs.generation.code_model.examples import ExampleSource, examples_part, gather
 from provenfix.jobs.report import Finding, FindingSource
 from provenfix.jobs.snapshot import Snapshot
 from provenfix.jobs.source import FunctionSpan, SourceFile
@@ -133,10 +135,13 @@ def build_messages(
     *,
     prefill: bool = False,
     show_change: bool = True,
+    examples: ExampleSource | None = None,
 ) -> list[ChatMessage]:
     """The conversation for one target. With `prefill`, the answer is begun for the model
     (a last, assistant message: the fence, the signature and the docstring as they are),
-    so it writes only the body: fewer tokens, and the same name and signature."""
+    so it writes only the body: fewer tokens, and the same name and signature. With
+    `examples`, the closest accepted fixes of the target's rules come before the
+    instruction."""
     lines = target.text.splitlines()
     tree = ast.parse(target.text)
     func = find_def(tree, target.start, target.name)
@@ -156,6 +161,9 @@ def build_messages(
             f"What this change did to `{target.name}` (unified diff, before → after):\n"
             f"```diff\n{change}\n```"
         )
+    accepted = examples_part(gather(examples, (f.rule_id for f in target.findings), function))
+    if accepted:
+        parts.append(accepted)
     if target.mode == "simplify":
         parts.append(
             f"Rewrite `{target.name}` as a simpler equivalent: less branching and nesting, the "
