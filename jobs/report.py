@@ -97,6 +97,18 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Suspect:
+    """A changed line a failing test executes, with its Ochiai suspiciousness
+    (jobs.validation.localization): how many failing and passing tests execute it."""
+
+    path: str
+    line: int
+    score: float
+    failing: int
+    passing: int
+
+
+@dataclass(frozen=True)
 class Finding:
     id: str  # stable fingerprint, see jobs.fingerprint
     source: FindingSource
@@ -111,6 +123,8 @@ class Finding:
     fix: str | None = None  # semgrep's proposed replacement text, when the rule has one
     fix_span: tuple[int, int] | None = None  # byte offsets of the match the fix replaces
     test: str | None = None  # for test failures: the failing test's node id
+    # for test failures: the changed lines the test executes, most suspicious first
+    suspects: tuple[Suspect, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,14 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
     }
     if f.function:
         out["function"] = f.function
+    if f.test:
+        out["test"] = f.test
+    if f.suspects:
+        out["suspects"] = [
+            {"path": x.path, "line": x.line, "ochiai": x.score, "failing": x.failing,
+             "passing": x.passing}
+            for x in f.suspects
+        ]  # fmt: skip
     return out
 
 

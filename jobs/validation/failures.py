@@ -1,9 +1,12 @@
 """Tests failing at head, turned into findings located in the change.
 
 A failing test is a finding when it executes lines the change added or
-modified (located at those lines, or at a traceback frame inside them), or
-when it passed at base (located at the test itself). A test that already
-failed at base and touches nothing the change did is not this change's doing.
+modified, or when it passed at base (located at the test itself). A test that
+already failed at base and touches nothing the change did is not this change's
+doing. Among the changed lines a failing test executes, its finding goes on the
+most suspicious one (jobs.validation.localization: Ochiai over every failing and
+passing test of the baseline) and names the next ones; a traceback frame inside
+the change is used only where coverage says nothing.
 """
 
 from __future__ import annotations
@@ -13,12 +16,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from provenfix.jobs.fingerprint import Fingerprinter
-from provenfix.jobs.report import Category, ChangedFile, Finding, FindingSource, LineRange, Severity
+from provenfix.jobs.report import (
+    Category,
+    ChangedFile,
+    Finding,
+    FindingSource,
+    LineRange,
+    Severity,
+    Suspect,
+)
 from provenfix.jobs.snapshot import Snapshot
 from provenfix.jobs.source import SourceFile
+from provenfix.jobs.validation.localization import ChangedLineSpectrum
 from provenfix.jobs.validation.probe import CoverageMap, TestOutcome
 
 RULE_ID = "test-failure"
+NEXT_SUSPECTS = 3  # named in the message after the most suspicious line
 # pytest's long format ("pkg/mod.py:12: in f") and native tracebacks
 # ('File "/work/repo/pkg/mod.py", line 12, in f')
 _FRAME = re.compile(
@@ -33,6 +46,38 @@ class FailureLocation:
     path: str
     lines: LineRange
     function: str | None
+    suspects: tuple[Suspect, ...] = ()
+
+
+def frames_in_change(test: TestOutcome, snapshot: Snapshot) -> dict[str, frozenset[int]]:
+    """The changed files' lines that appear in the test's traceback."""
+    changed = {f.change.path for f in snapshot.files}
+    found: dict[str, set[int]] = {}
+    for match in _FRAME.finditer(test.message):
+        if match["path"]:
+            path, line = match["path"], int(match["line"])
+        else:
+            path = next((p for p in changed if match["abs"].endswith("/" + p)), "")
+            line = int(match["nline"])
+        if path in changed:
+            found.setdefault(path, set()).add(line)
+    return {path: frozenset(lines) for path, lines in found.items()}
+
+
+def localize(
+    test: TestOutcome, snapshot: Snapshot, spectrum: ChangedLineSpectrum, coverage: CoverageMap
+) -> FailureLocation | None:
+    """The most suspicious changed line `test` executes; without coverage of it, a frame of
+    its traceback inside the change (locate_in_change)."""
+    suspects = spectrum.suspects(test.nodeid, frames_in_change(test, snapshot))
+    if not suspects:
+        return locate_in_change(test, snapshot, coverage)
+    top = suspects[0]
+    head = next(f.head for f in snapshot.files if f.change.path == top.path)
+    return FailureLocation(
+        top.path, LineRange(top.line, top.line), head.enclosing_function(top.line),
+        tuple(suspects),
+    )  # fmt: skip
 
 
 def locate_in_change(
@@ -80,21 +125,19 @@ def failure_findings(
     fingerprint = Fingerprinter()
     findings: list[Finding] = []
     elsewhere: list[TestOutcome] = []
+    failing = list(failing)
+    spectrum = ChangedLineSpectrum(snapshot, coverage, (t.nodeid for t in failing))
     for test in failing:
-        where = locate_in_change(test, snapshot, coverage)
+        where = localize(test, snapshot, spectrum, coverage)
         if where is None:
             elsewhere.append(test)
             continue
         scope = f" in `{where.function}`" if where.function else ""
-        findings.append(
-            _finding(
-                fingerprint,
-                test,
-                where,
-                f"`{test.nodeid}` fails at head ({_summary(test)}). It runs "
-                f"{_lines(where.lines)}{scope}, which this change modified.",
-            )
+        message = (
+            f"`{test.nodeid}` fails at head ({_summary(test)}). It runs "
+            f"{_lines(where.lines)}{scope}, which this change modified"
         )
+        findings.append(_finding(fingerprint, test, where, message + _suspicion(where, spectrum)))
     if elsewhere:
         regressed = passed_at_base([t.nodeid for t in elsewhere])
         for test in elsewhere:
@@ -127,6 +170,23 @@ def _finding(
         message=message,
         function=where.function,
         test=test.nodeid,
+        suspects=where.suspects,
+    )
+
+
+def _suspicion(where: FailureLocation, spectrum: ChangedLineSpectrum) -> str:
+    """Why this line of the change and not another: its suspiciousness, and the next."""
+    if len(where.suspects) < 2:
+        return "."
+    top, rest = where.suspects[0], where.suspects[1 : 1 + NEXT_SUSPECTS]
+    failing = len(spectrum.failing)
+    others = ", ".join(
+        f"{'' if s.path == top.path else s.path + ' '}line {s.line} ({s.score:.2f})" for s in rest
+    )
+    return (
+        f": the most suspicious of the {len(where.suspects)} changed lines it runs "
+        f"(Ochiai {top.score:.2f}: run by {top.failing} of {failing} failing test(s) and "
+        f"{top.passing} passing); next: {others}."
     )
 
 
