@@ -288,3 +288,21 @@ def test_uninstall_webhook_purges(deliver: Any, db: Database) -> None:
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(SuggestionOutcome)) == 0
         assert s.scalar(select(func.count()).select_from(Run)) == 0
+
+
+def test_after_review_names_the_apply_button_when_its_commit_is_the_head(db: Database) -> None:
+    by_hand, by_button, reacted, moved = posted(db), posted(db), posted(db), posted(db)
+    store = OutcomeStore(db)
+    entered = store.after_review(
+        REPO_ID, "b" * 40, "octocat", applied=[by_hand], outdated=[moved],
+        disliked=[(reacted, "mona")],
+    )  # fmt: skip
+    assert entered == {APPLIED: 1, SUPERSEDED: 1, DISMISSED: 1}
+    assert state_of(db, by_hand) == (APPLIED, "content", "octocat")
+    assert state_of(db, moved) == (SUPERSEDED, "lines_changed", "")
+    assert state_of(db, reacted) == (DISMISSED, "reaction", "mona")
+    db.record_application(REPO_ID, 2, "a" * 40, "c" * 40, "mona", [], [])
+    store.after_review(
+        REPO_ID, "c" * 40, "provenfix[bot]", applied=[by_button], outdated=[], disliked=[]
+    )
+    assert state_of(db, by_button) == (APPLIED, "apply_button", "provenfix[bot]")
