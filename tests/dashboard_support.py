@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from provenfix.bot.acceptance import AcceptancePolicy
 from provenfix.bot.db import Database
 from provenfix.bot.tables import (
     Installation,
@@ -20,6 +21,13 @@ from provenfix.bot.tables import (
 )
 
 TOKEN = "dashboard-admin-token-0123456789abcdef"
+# the acceptance policy of the dashboards under test: demotes several keys of OUTCOMES
+POLICY = AcceptancePolicy(floor=0.5, min_outcomes=2, prior_strength=2.0)
+POLICY_ENV = {
+    "PROVENFIX_ACCEPTANCE_FLOOR": "0.5",
+    "PROVENFIX_ACCEPTANCE_MIN_OUTCOMES": "2",
+    "PROVENFIX_ACCEPTANCE_PRIOR_STRENGTH": "2",
+}
 # (repository id, installation id, full name)
 REPOSITORIES = ((101, 7, "octo/app"), (102, 7, "octo/lib"), (201, 8, "other/secret"))
 INSTALLATIONS = ((7, "octo"), (8, "other"))
@@ -310,7 +318,38 @@ def expected_tables(
         for day in days
         if any(d == day for d, _ in started)
     ]
+    tables["table-demoted"] = demoted_rows(visible)
     return tables
+
+
+def demoted_rows(visible: set[int]) -> list[list[str]]:
+    """Every decided outcome ever (no window), per repository and key; pooled from the
+    others; p = (m·k + a) / (k + n) with m = (A + 1) / (N + 2), by hand."""
+    k = POLICY.prior_strength
+    rows: list[list[str]] = []
+    for repository_id, _, name in sorted(REPOSITORIES, key=lambda r: r[2]):
+        if repository_id not in visible:
+            continue
+        for kind in ("rule", "source"):
+
+            def key_of(o: OutcomeRow) -> str:
+                return o.rule if kind == "rule" else o.family  # noqa: B023
+
+            decided = [o for o in OUTCOMES if o.state in ("applied", "dismissed", "left_open")]
+            for key in sorted({key_of(o) for o in decided if o.repository_id == repository_id}):
+                if not key:
+                    continue
+                mine = [o for o in decided if o.repository_id == repository_id and key_of(o) == key]
+                others = [
+                    o for o in decided if o.repository_id != repository_id and key_of(o) == key
+                ]
+                a = sum(1 for o in mine if o.state == "applied")
+                big_a = sum(1 for o in others if o.state == "applied")
+                m = (big_a + 1) / (len(others) + 2)
+                p = (m * k + a) / (k + len(mine))
+                if len(mine) >= POLICY.min_outcomes and p < POLICY.floor:
+                    rows.append([name, kind, key, str(a), str(len(mine)), f"{p * 100:.1f}%"])
+    return rows
 
 
 class TableReader(HTMLParser):

@@ -310,6 +310,48 @@ def failures(stats: DashboardStats, scope: Scope, window: Window) -> Panel:
     return Panel("failures", title, explanation, (svg,), (table,))
 
 
+def demoted(stats: DashboardStats, scope: Scope, window: Window) -> Panel:
+    found = stats.demotions(scope)
+    policy = stats.policy
+    title = "Demoted: no longer posted as committable suggestions"
+    svg = charts.bar_chart(
+        "chart-demoted",
+        title,
+        "Expected acceptance of each rule or source demoted in a repository; the floor is "
+        f"{policy.floor:.0%}.",
+        [f"{d.repository} {d.expectation.key}" for d in found],
+        [round(d.expectation.probability * 100, 1) for d in found],
+        y_label="expected acceptance (%)",
+        empty="nothing is demoted",
+    )
+    table = Table(
+        "table-demoted",
+        "Rules and sources demoted, by repository",
+        ("Repository", "Kind", "Rule or source", "Accepted", "Decided", "Expected acceptance"),
+        tuple(
+            (
+                d.repository,
+                d.expectation.key_kind,
+                d.expectation.key,
+                str(d.expectation.repository.accepted),
+                str(d.expectation.repository.decided),
+                f"{d.expectation.probability * 100:.1f}%",
+            )
+            for d in found
+        ),
+        text_columns=3,
+    )
+    explanation = (
+        f"A rule or source family whose expected acceptance in a repository is below "
+        f"{policy.floor:.0%} once the repository decided at least {policy.min_outcomes} of its "
+        "suggestions is no longer posted there as a committable suggestion: its proven fixes "
+        "are listed in the check run, which says why. Expected acceptance is the repository's "
+        f"record with a prior from every other repository weighing {policy.prior_strength:g} "
+        "outcomes (docs/learning.md). Whole record, not only the period shown."
+    )
+    return Panel("demoted", title, explanation, (svg,), (table,))
+
+
 PanelBuilder = Callable[[DashboardStats, Scope, Window], Panel]
 PANELS: dict[str, PanelBuilder] = {
     "acceptance-source": acceptance_by_source,
@@ -319,6 +361,7 @@ PANELS: dict[str, PanelBuilder] = {
     "latency": latency,
     "queue": queue,
     "failures": failures,
+    "demoted": demoted,
 }
 LABELS: dict[str, str] = {
     "acceptance-source": "Acceptance by source",
@@ -328,4 +371,5 @@ LABELS: dict[str, str] = {
     "latency": "Delivery to review",
     "queue": "Queue depth",
     "failures": "Failures",
+    "demoted": "Demoted",
 }

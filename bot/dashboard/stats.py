@@ -22,10 +22,17 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, case, func, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
-from provenfix.bot.acceptance import ACCEPTED, NOT_ACCEPTED, Tally
+from provenfix.bot.acceptance import (
+    ACCEPTED,
+    NOT_ACCEPTED,
+    AcceptanceBook,
+    AcceptancePolicy,
+    Expectation,
+    Tally,
+)
 from provenfix.bot.db import Database
 from provenfix.bot.metrics import job_states
 from provenfix.bot.tables import Repository, Run, SuggestionOutcome
@@ -176,10 +183,55 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)]
 
 
+@dataclass(frozen=True)
+class Demotion:
+    repository: str
+    expectation: Expectation
+
+
 class DashboardStats:
-    def __init__(self, db: Database, queue: Queue) -> None:
+    def __init__(self, db: Database, queue: Queue, policy: AcceptancePolicy | None = None) -> None:
         self._db = db
         self._queue = queue
+        self.policy = policy or AcceptancePolicy()
+
+    def demotions(self, scope: Scope) -> list[Demotion]:
+        """The rules and source families demoted now in the repositories in scope: each
+        repository's book as the worker builds it (bot.outcomes), from all outcomes ever
+        (the window does not apply: a demotion is decided on the whole record)."""
+        key_columns = {"rule": SuggestionOutcome.rule_id, "source": SuggestionOutcome.source_family}
+        counts: dict[str, dict[int, dict[str, Tally]]] = {"rule": {}, "source": {}}
+        with self._db.session() as s:
+            for kind, column in key_columns.items():
+                accepted = func.sum(case((SuggestionOutcome.state == ACCEPTED, 1), else_=0))
+                rows = s.execute(
+                    select(SuggestionOutcome.repository_id, column, accepted, func.count())
+                    .where(SuggestionOutcome.state.in_(DECIDED))
+                    .group_by(SuggestionOutcome.repository_id, column)
+                )
+                for repository_id, key, yes, total in rows:
+                    per_key = counts[kind].setdefault(int(repository_id), {})
+                    per_key[str(key)] = Tally(int(yes or 0), int(total))
+            in_scope = select(Repository.id, Repository.full_name).where(scope.owns(Repository.id))
+            names = {int(i): str(name) for i, name in s.execute(in_scope)}
+        found: list[Demotion] = []
+        for repository_id, name in sorted(names.items(), key=lambda item: item[1]):
+            book = AcceptanceBook(
+                self.policy,
+                repository_rules=counts["rule"].get(repository_id, {}),
+                pooled_rules=_others(counts["rule"], repository_id),
+                repository_sources=counts["source"].get(repository_id, {}),
+                pooled_sources=_others(counts["source"], repository_id),
+            )
+            for kind, keys in (
+                ("rule", book.repository_rules),
+                ("source", book.repository_sources),
+            ):
+                for key in sorted(keys):
+                    expected = book.expect(kind, key)
+                    if key and expected.demoted:
+                        found.append(Demotion(name, expected))
+        return found
 
     def repositories(self, installation_ids: frozenset[int] | None) -> tuple[str, ...]:
         """The repositories a viewer may pick, by name."""
@@ -301,3 +353,12 @@ class DashboardStats:
                 failed[day] += int(status == "failed")
         days = tuple(DayRuns(day, runs[day], failed[day]) for day in window.days())
         return QueueState(jobs, error, days)
+
+
+def _others(counts: dict[int, dict[str, Tally]], repository_id: int) -> dict[str, Tally]:
+    pooled: dict[str, Tally] = {}
+    for other, per_key in counts.items():
+        if other != repository_id:
+            for key, tally in per_key.items():
+                pooled[key] = pooled.get(key, Tally()) + tally
+    return pooled

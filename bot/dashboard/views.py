@@ -50,7 +50,7 @@ def dashboard_blueprint(
     settings: BotSettings, *, redis: Redis, queue: Queue, db: Database
 ) -> Blueprint:
     dashboard = settings.dashboard
-    stats = DashboardStats(db, queue)
+    stats = DashboardStats(db, queue, settings.acceptance)
     throttle = auth.LoginThrottle(redis)
     oauth = GitHubOAuth(dashboard, settings.github_api_url) if dashboard.oauth_client_id else None
     bp = Blueprint(

@@ -13,7 +13,14 @@ from xml.etree import ElementTree
 
 import pytest
 from app_support import MakeApp
-from dashboard_support import TOKEN, expected_tables, read_tables, repositories_of, seed
+from dashboard_support import (
+    POLICY,
+    TOKEN,
+    expected_tables,
+    read_tables,
+    repositories_of,
+    seed,
+)
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
@@ -48,7 +55,7 @@ def sign_in(client: FlaskClient, token: str = TOKEN) -> int:
 @pytest.fixture
 def admin_app(make_app: MakeApp, db: Database) -> Flask:
     seed(db, utcnow())
-    return make_app(dashboard=ADMIN)
+    return make_app(dashboard=ADMIN, acceptance=POLICY)
 
 
 # --- off, and signed out ------------------------------------------------------------------
@@ -274,7 +281,9 @@ def test_the_numbers_are_the_same_on_sqlite_and_postgresql(
 ) -> None:
     now = utcnow()
     seed(any_db, now)
-    app = create_app(replace(settings, dashboard=ADMIN), redis=redis, queue=queue, db=any_db)
+    app = create_app(
+        replace(settings, dashboard=ADMIN, acceptance=POLICY), redis=redis, queue=queue, db=any_db
+    )
     client = app.test_client()
     sign_in(client)
     tables = read_tables(client.get("/dashboard?weeks=6").get_data(as_text=True))

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from app_support import MakeApp
-from dashboard_support import expected_tables, read_tables, repositories_of, seed
+from dashboard_support import POLICY, expected_tables, read_tables, repositories_of, seed
 from flask import Flask
 from flask.testing import FlaskClient
 from github_standin import GitHubStandIn
@@ -29,7 +29,7 @@ def oauth_app(make_app: MakeApp, db: Database, standin: GitHubStandIn) -> Flask:
         oauth_client_secret=standin.oauth_client_secret,
         github_web_url=standin.url,
     )
-    return make_app(dashboard=dashboard, github_api_url=standin.url)
+    return make_app(dashboard=dashboard, github_api_url=standin.url, acceptance=POLICY)
 
 
 def start_github_sign_in(client: FlaskClient, standin: GitHubStandIn) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_support import TOKEN, expected_tables, repositories_of, seed
+from dashboard_support import POLICY_ENV, TOKEN, expected_tables, repositories_of, seed
 from redis import Redis
 from rq import Queue
 
@@ -59,6 +59,7 @@ def server(env: dict[str, str], redis: Redis, db: Database) -> Iterator[str]:
         "HOME": os.environ.get("HOME", "/tmp"),
         **env,
         "PROVENFIX_DASHBOARD_TOKEN": TOKEN,
+        **POLICY_ENV,
     }
     process = subprocess.Popen(
         [PROVENFIX, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
