@@ -26,6 +26,8 @@ SANDBOX_MODULES = {
     "probe_plugin.py": "provenfix_probe.py",
     "probe_calls.py": "provenfix_calls.py",
     "probe_values.py": "provenfix_values.py",
+    "probe_cover.py": "provenfix_cover.py",
+    "probe_children.py": "provenfix_children.py",
 }
 _OUTCOMES = frozenset({"passed", "failed", "error", "skipped", "xfailed", "xpassed", "incomplete"})
 _PYTEST_OK, _PYTEST_FAILED, _PYTEST_NO_TESTS = 0, 1, 5

@@ -13,10 +13,11 @@ recorded too; the session's end carries pytest's own counts.
 The session runs its tests `repeats` times over the same collected items
 (pytest's own loop, repeated: fixtures are torn down and set up again; records
 carry the repetition's number). Optional: coverage.py contexts per test (which
-test runs which line), call recording into changed functions
-(probe_calls.Recorder), and after the runs a replay of recorded calls against
-head's and the candidate's versions of the module, both loaded fresh from their
-source (`replay_only`: collect the tests for their import environment only).
+test runs which line, in the Python processes it starts too: probe_cover), call
+recording into changed functions (probe_calls.Recorder), and after the runs a
+replay of recorded calls against head's and the candidate's versions of the
+module, both loaded fresh from their source (`replay_only`: collect the tests
+for their import environment only).
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ import pytest
 
 if TYPE_CHECKING:
     from provenfix.jobs.validation import probe_calls as calls
+    from provenfix.jobs.validation import probe_cover as per_test
 else:
     try:
         import provenfix_calls as calls
+        import provenfix_cover as per_test
     except ImportError:  # imported on the host (tests)
         from provenfix.jobs.validation import probe_calls as calls
+        from provenfix.jobs.validation import probe_cover as per_test
 
 _MAX_MESSAGE = 4000
 PYTEST_OPTIONS = (
@@ -129,16 +133,21 @@ class Probe:
         self.rep = 0
         self.started = time.monotonic()
         self.cov: Any = None
+        self.children: per_test.Session | None = None
         if cover:
             import coverage
 
+            here = os.path.dirname(os.path.abspath(__file__))
             self.cov = coverage.Coverage(
                 data_file=None,
                 source=[self.root],
-                omit=[os.path.join(os.path.dirname(os.path.abspath(__file__)), "*")],
+                omit=[os.path.join(here, "*")],
                 config_file=False,
             )
             self.cov.start()
+            # the Python processes tests start: measured apart, merged per test
+            probe_dir = os.path.realpath(here)
+            self.children = per_test.open_session(self.root, [probe_dir], self.cov.stop, probe_dir)
 
     # --- collection ---------------------------------------------------------------------
 
@@ -187,11 +196,15 @@ class Probe:
         }
         if self.cov is not None:
             self.cov.switch_context(item.nodeid)
+        if self.children is not None:
+            self.children.enter()
         if self.recorder is not None:
             self.recorder.start()
         yield
         if self.recorder is not None:
             self.recorder.stop()
+        if self.children is not None:
+            self.children.leave(item.nodeid)
         if self.cov is not None:
             self.cov.switch_context("")
 
@@ -264,30 +277,8 @@ class Probe:
 
     def _coverage(self) -> dict[str, Any]:
         self.cov.stop()
-        data = self.cov.get_data()
-        index = {nodeid: i for i, nodeid in enumerate(self.order)}
-        lines: dict[str, dict[str, list[int]]] = {}
-        # lines run outside any test (imports, collection, session fixtures): a
-        # change there can affect every test
-        outside: dict[str, list[int]] = {}
-        for filename in data.measured_files():
-            real = os.path.realpath(filename)
-            if not real.startswith(self.root + os.sep):
-                continue
-            rel = os.path.relpath(real, self.root).replace(os.sep, "/")
-            per_line: dict[str, list[int]] = {}
-            unattributed: list[int] = []
-            for lineno, contexts in data.contexts_by_lineno(filename).items():
-                tests = sorted(index[c] for c in contexts if c in index)
-                if tests:
-                    per_line[str(lineno)] = tests
-                if any(c not in index for c in contexts):
-                    unattributed.append(lineno)
-            if per_line:
-                lines[rel] = per_line
-            if unattributed:
-                outside[rel] = sorted(unattributed)
-        return {"order": list(self.order), "lines": lines, "outside": outside}
+        found = self.children.finish() if self.children is not None else None
+        return per_test.coverage_record(self.cov, list(self.order), self.root, found)
 
 
 def _text(value: str) -> str:
