@@ -1,58 +1,59 @@
-"""What proving one candidate costs: next to the whole test suite, and next to the old proof.
+"""What proving candidates costs next to the whole test suite, on real libraries (issue 17).
 
-Real libraries, fetched as sdists from PyPI (their tests ship in the sdist), each
-replayed as a git repository whose `main` is the release tree. For each one, in
-the hardened Docker sandbox the pipeline uses (the environment image is built
-once per dependency fingerprint and then reused):
+Real libraries whose whole suite takes 3-30 s in the sandbox, fetched as sdists from
+PyPI (their tests ship in the sdist), each replayed as a git repository whose `main`
+is the release tree. The runner is the pipeline's own: what
+`DockerTestEnvironment(...).prepare(head, base, scratch)` returns (the environment
+image is built once per dependency fingerprint, then reused). Per library:
 
-  start      `python -c pass` in the sandbox with the same hardening (median of 5,
-             after one warm-up run); and the floor of one test run (one trivial test)
-  survey     the whole suite once with per-test coverage, no call recording (what the
-             baseline cost before the redesign; it also picks the candidates)
-  baseline   the whole suite with per-test coverage AND call recording of every
-             function the candidates edit (Validator.baseline with RecordTargets from
-             jobs.validation.replay.record_targets): what the pipeline runs at head
-  full       the whole suite without coverage, 5 times spread over the proofs
-             (median): what proving a candidate would cost without test selection
-  candidates N covered functions (seeded choice), each with three edits:
-               refactor      `return EXPR` re-expressed through a temporary variable
-                             (harmless: the verdict must be `passed`)
-               optimization  the same edit proposed as an optimization, so its proof
-                             also runs the micro-benchmark (must be `passed`; a
-                             speed-up it claims is a false claim)
+  full       the whole suite through that runner, no coverage, 5 times spread over
+             the proofs (median): what proving a candidate would cost without test
+             selection. Its median must lie in the 3-30 s window.
+  floor      one trivial test through the runner: no proof can cost less
+  survey     the whole suite with per-test coverage: picks the candidates
+  candidates N covered functions (seeded choice), each with
+               refactor      `return EXPR` through a temporary variable (a smell fix:
+                             harmless, the verdict must be `passed`)
+               optimization  the same edit proposed as an optimization: its proof
+                             also runs the micro-benchmark (`passed`, and no claimed
+                             speed-up)
                mutation      a comparison or +/- operator flipped on a covered line,
-                             kept only if a full-suite run with it fails a test (the
-                             verdict must be `failed`, by the tests or by the replay;
-                             a `passed` verdict is a miss)
-             each proven alone as the pipeline does (select_tests, plan_replay,
-             Validator.validate: ONE sandbox run: a session running the selected
-             tests 3 times with the candidate then the replay, preceded by head's
-             session where the selection splits a module or holds a failing test,
-             cached per selection): its wall time over
-             one full-suite run is the candidate's ratio. Interleaved with it (which
-             goes first alternates), the same candidate is proven as before the
-             redesign: ONE session of its selected tests with it applied, plus up to 2
-             re-runs of the tests that failed there but passed at baseline (the old
-             flaky rule). new/old is the cost of the new evidence. Whether the full
-             suite detects a mutation is decided with --tb=line (unmeasured).
+                             kept only if a full-suite run with it fails a test that
+                             passes at the release (unmeasured, --tb=line); proposed
+                             against the release, its verdict must be `failed`: a
+                             `passed` one is a failure the full suite sees and the
+                             proof missed
+             and R repairs: a head holding R of those mutations (disjoint failures),
+             each candidate restoring one original line, with the tests its mutation
+             breaks as the failing tests it must fix (the verdict must be `passed`)
+  proofs     each candidate alone: one Validator.validate call with its one Case,
+             built as BaselineSession.validate builds them (select_tests,
+             plan_replay), against the pipeline's baseline of its head (coverage
+             and call recording); a fresh Validator each, so no head run is shared.
+             Its wall time over the median full run is the candidate's ratio.
+  together   all the cases of one head in ONE Validator.validate call, as the
+             pipeline proves a change's candidates (batches, splits, the runner's
+             parallel runs), before and after the one-by-one proofs (mean), over the
+             sum of the same cases proven one by one; verdicts that differ are named.
+  analysis   benchmarks/analyze_vs_semgrep.py on the library's previous release ->
+             this one (fewer rounds): `provenfix analyze --no-validate` (candidates
+             generated, not validated) over a bare semgrep run of the same rules.
 
-Targets: new/old median <= 1.5x, prove/full median <= 0.25, container start < 1 s,
-0 mutations missed. Everything is measured by the same invocation; downloads,
-repositories and scratch folders live in benchmarks/.work/ (git-ignored).
+Goals: proof/full median <= 0.25x on every library, 0 mutations missed, analysis
+<= 1.10x bare semgrep. Downloads, repositories and scratch folders live in
+benchmarks/.work/ (git-ignored).
 
-    .venv/bin/python benchmarks/validation_speed.py [--package toolz==1.2.0
-        --package tabulate==0.10.0] [--functions 10] [--seed 1] [--full-runs 5]
+    .venv/bin/python benchmarks/validation_speed.py [--package boltons==26.2.0,26.1.0 ...]
+        [--functions 4] [--repairs 3] [--seed 1] [--full-runs 5] [--analysis-rounds 3]
         [--pytest-arg=--tb=native]
 
-Exit status 0 whether the targets are met or not (the output says PASS or FAIL);
+Exit status 0 whether the goals are met or not (the output says PASS or FAIL);
 2 when the benchmark itself could not run (no Docker engine, install failure).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import dataclasses
 import os
 import random
 import shutil
@@ -60,74 +61,55 @@ import statistics
 import sys
 import tarfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import analyze_vs_semgrep
 import sdists
+import validation_edits as edits
 from sdists import BenchmarkError, git, say
 
 from provenfix.jobs.diff import open_repo
 from provenfix.jobs.errors import ProvenFixError
-from provenfix.jobs.generation.edits import apply_candidates, line_candidate, parse_error
-from provenfix.jobs.report import (
-    Candidate,
-    ChangedFile,
-    SuggestionKind,
-    Validation,
-    ValidationStatus,
-)
-from provenfix.jobs.sandbox.env_image import ensure_env_image
+from provenfix.jobs.progress import ProgressEvent
+from provenfix.jobs.report import Candidate, SuggestionKind, Validation
 from provenfix.jobs.sandbox.runner import DockerSandbox, sandbox_from_env
-from provenfix.jobs.sandbox.workdir import prepare_workdir, remove_workdir
-from provenfix.jobs.snapshot import FileVersions, Snapshot
-from provenfix.jobs.source import parse
+from provenfix.jobs.sandbox.workdir import remove_workdir
+from provenfix.jobs.snapshot import Snapshot
 from provenfix.jobs.tree import export_tree
-from provenfix.jobs.validation.probe import CoverageMap, TestOutcome
-from provenfix.jobs.validation.replay import is_test_path, plan_replay, record_targets
+from provenfix.jobs.validation.probe import CoverageMap
+from provenfix.jobs.validation.replay import plan_replay, record_targets
 from provenfix.jobs.validation.selection import select_tests
-from provenfix.jobs.validation.testrun import Plan, PlanRun, SandboxTestRunner, run_tests
+from provenfix.jobs.validation.stage import DockerTestEnvironment
+from provenfix.jobs.validation.testrun import TestRunner, run_tests
 from provenfix.jobs.validation.validator import Baseline, Case, Validator
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "validation"
-DEFAULT_PACKAGES = ("toolz==1.2.0", "tabulate==0.10.0")
-TARGET_COST = 1.5  # median wall time of the new proof / the old proof of the same candidate
-TARGET_RATIO = 0.25  # median prove time of a candidate / one full-suite run
-TARGET_START_S = 1.0  # container start: `python -c pass` in the sandbox
+# NAME==VERSION,PREVIOUS: the release proven, and the one before it (for the analysis ratio)
+DEFAULT_PACKAGES = (
+    "boltons==26.2.0,26.1.0",
+    "more-itertools==10.5.0,10.4.0",
+    "jinja2==3.1.6,3.1.5",
+)
+# As a repository's `install_command` would: jinja2's requirements/dev.txt installs Sphinx,
+# which installs jinja2 from PyPI over the editable install, and the tests would then run
+# that copy, not the repository's.
+INSTALL_COMMANDS = {"jinja2": "pip install -e . -r requirements/tests.txt"}
+TARGET_RATIO = 0.25  # median proof of one candidate / one full-suite run, on every library
 TARGET_MISSES = 0
+TARGET_ANALYSIS = analyze_vs_semgrep.TARGET_RATIO
+SUITE_WINDOW_S = (3.0, 30.0)
 SPEED_CLAIM = 1.1  # a speed-up is claimed when its interval's lower bound reaches this
-OLD_MAX_RERUNS = 2  # the old flaky rule: failing tests re-run up to twice with the candidate
-FULL_RUNS = 5  # spread over the proofs, so that both see the same machine load
-START_RUNS = 5
+FULL_RUNS = 5
+FLOOR_RUNS = 3
+ANALYSIS_ROUNDS = 3
 MUTATION_TRIES = 2  # mutation sites tried per function before moving on
-KINDS = ("refactor", "optimization", "mutation")
-TEMP_NAME = "_pf_result"
-COMPARE_FLIPS: dict[type[ast.cmpop], tuple[str, str]] = {
-    ast.Eq: ("==", "!="),
-    ast.NotEq: ("!=", "=="),
-    ast.Lt: ("<", ">="),
-    ast.LtE: ("<=", ">"),
-    ast.Gt: (">", "<="),
-    ast.GtE: (">=", "<"),
-    ast.Is: ("is", "is not"),
-    ast.IsNot: ("is not", "is"),
-    ast.In: ("in", "not in"),
-    ast.NotIn: ("not in", "in"),
-}
-BINOP_FLIPS: dict[type[ast.operator], tuple[str, str]] = {
-    ast.Add: ("+", "-"),
-    ast.Sub: ("-", "+"),
-}
-Func = ast.FunctionDef | ast.AsyncFunctionDef
+KINDS = ("refactor", "optimization", "mutation", "repair")
 
 
-# --- 1. the repository: an sdist from PyPI, committed as `main` -------------------------
-
-
-def fetch_sdist(name: str, version: str) -> Path:
-    """The sdist of name==version, from benchmarks/.work/validation/sdists/ or downloaded."""
-    return sdists.fetch_sdist(WORK / "sdists", name, version)
+# --- the repository: an sdist from PyPI, committed as `main` ----------------------------
 
 
 def build_repo(name: str, version: str) -> Path:
@@ -141,7 +123,7 @@ def build_repo(name: str, version: str) -> Path:
             shutil.rmtree(repo)
     elif repo.exists():
         shutil.rmtree(repo)
-    sdist = fetch_sdist(name, version)
+    sdist = sdists.fetch_sdist(WORK / "sdists", name, version)
     repo.mkdir(parents=True)
     with tarfile.open(sdist) as tar:
         members = tar.getmembers()
@@ -160,29 +142,16 @@ def build_repo(name: str, version: str) -> Path:
     return repo
 
 
-# --- 2. runs, timed --------------------------------------------------------------------
+def close_runner(runner: TestRunner) -> None:
+    """Stops what the runner holds (a warm runner's containers), if anything."""
+    close = getattr(runner, "close", None)
+    if callable(close):
+        close()
 
 
-@dataclass(frozen=True)
-class Timed:
-    wall_s: float  # on the host: copying the tree, the container, reading the result
-    container_s: float  # the container's own wall time (start included)
-    steps: Mapping[str, float]  # in-container time of each step, as the driver reported it
-
-
-class TimedRunner:
-    """A TestRunner that records the wall time of every sandbox run it makes."""
-
-    def __init__(self, inner: SandboxTestRunner) -> None:
-        self._inner = inner
-        self.log: list[Timed] = []
-
-    def run_plan(self, tree: Path, plan: Plan) -> PlanRun:
-        started = time.perf_counter()
-        run = self._inner.run_plan(tree, plan)
-        steps = {name: result.duration for name, result in run.steps.items()}
-        self.log.append(Timed(time.perf_counter() - started, run.duration_s, steps))
-        return run
+def describe_runner(runner: TestRunner) -> str:
+    parallel = getattr(runner, "parallelism", 1)
+    return f"{type(runner).__name__} ({parallel} run(s) at once)"
 
 
 def median(values: Sequence[float]) -> float:
@@ -190,318 +159,140 @@ def median(values: Sequence[float]) -> float:
 
 
 def spread(values: Sequence[float]) -> str:
-    """`median (min-max, n=N)`"""
+    """`median x (min, max, n)`"""
     if not values:
         return "n/a (n=0)"
     return f"{median(values):.2f}x (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
 
 
-# --- 3. candidates: a harmless refactoring (also as an optimization) and a mutation -----
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+# --- results ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class FunctionEdits:
-    path: str
-    qualname: str
-    refactors: tuple[Candidate, ...]
-    mutations: tuple[Candidate, ...]
+class Chosen:
+    """A covered function and its edits against the release."""
 
-
-def own_nodes(func: Func) -> Iterator[ast.AST]:
-    """The nodes of `func`'s body, not those of functions, lambdas or classes inside it,
-    nor those inside f-strings (whose positions are unreliable before Python 3.12)."""
-    pending: list[ast.AST] = list(func.body)
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            continue
-        if isinstance(node, ast.JoinedStr):
-            continue
-        yield node
-        pending.extend(ast.iter_child_nodes(node))
-
-
-def functions_of(tree: ast.Module) -> Iterator[tuple[str, Func]]:
-    def visit(node: ast.AST, prefix: str) -> Iterator[tuple[str, Func]]:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-                name = f"{prefix}{child.name}"
-                yield name, child
-                yield from visit(child, f"{name}.")
-            elif isinstance(child, ast.ClassDef):
-                yield from visit(child, f"{prefix}{child.name}.")
-            else:
-                yield from visit(child, prefix)
-
-    yield from visit(tree, "")
-
-
-class SourceText:
-    """One file's text with byte offsets of its lines (AST columns are UTF-8 byte offsets)."""
-
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
-        self.text = text
-        self.data = text.encode()
-        self.lines = self.data.splitlines(keepends=True)
-        self.starts = [0]
-        for line in self.lines:
-            self.starts.append(self.starts[-1] + len(line))
-
-    def line(self, lineno: int) -> bytes:
-        return self.lines[lineno - 1].rstrip(b"\r\n")
-
-    def offset(self, lineno: int, col: int) -> int:
-        return self.starts[lineno - 1] + col
-
-    def candidate(
-        self, lineno: int, cols: tuple[int, int], fragment: str, kind: SuggestionKind, what: str
-    ) -> Candidate | None:
-        span = (self.offset(lineno, cols[0]), self.offset(lineno, cols[1]))
-        cand = line_candidate(
-            self.text,
-            span,
-            fragment,
-            path=self.path,
-            finding_ids=(),
-            kind=kind,
-            source="benchmark",
-            description=what,
-        )
-        if parse_error(self.path, apply_candidates(self.text, [cand])) is not None:
-            return None
-        return cand
-
-
-def refactor_sites(src: SourceText, func: Func, covered: set[int]) -> list[Candidate]:
-    """`return EXPR` -> `_pf_result = EXPR` + `return _pf_result`, on covered lines."""
-    found: list[Candidate] = []
-    for node in own_nodes(func):
-        if not isinstance(node, ast.Return) or node.value is None:
-            continue
-        if node.lineno != node.end_lineno or node.lineno not in covered:
-            continue
-        if isinstance(node.value, ast.Yield | ast.YieldFrom | ast.NamedExpr):
-            continue
-        line = src.line(node.lineno)
-        end = node.end_col_offset or 0
-        before, after = line[: node.col_offset], line[end:].strip()
-        if before.strip() or (after and not after.startswith(b"#")):
-            continue  # not alone on its line (`if x: return y`, `a; return b`)
-        value = line[node.value.col_offset : node.value.end_col_offset].decode()
-        indent = before.decode()
-        fragment = f"{TEMP_NAME} = {value}\n{indent}return {TEMP_NAME}"
-        what = f"line {node.lineno}: return through a temporary variable"
-        cand = src.candidate(
-            node.lineno, (node.col_offset, end), fragment, SuggestionKind.REFACTOR, what
-        )
-        if cand is not None:
-            found.append(cand)
-    return sorted(found, key=lambda c: c.start_line)
-
-
-def mutation_sites(src: SourceText, func: Func, covered: set[int]) -> list[Candidate]:
-    """One comparison or +/- operator flipped, on a covered single-line expression."""
-    found: list[Candidate] = []
-    for node in own_nodes(func):
-        if isinstance(node, ast.Compare) and len(node.ops) == 1:
-            flip = COMPARE_FLIPS.get(type(node.ops[0]))
-            left, right = node.left, node.comparators[0]
-        elif isinstance(node, ast.BinOp):
-            flip = BINOP_FLIPS.get(type(node.op))
-            left, right = node.left, node.right
-        else:
-            continue
-        if flip is None:
-            continue
-        if node.lineno != node.end_lineno or node.lineno not in covered:
-            continue
-        if node.lineno == func.lineno:
-            continue
-        line = src.line(node.lineno)
-        gap_start, gap_end = left.end_col_offset or 0, right.col_offset
-        gap = line[gap_start:gap_end].decode(errors="replace")
-        core = gap.strip(" \t()")
-        if core != flip[0]:
-            continue  # a comment or a line continuation in between: leave it
-        col = gap_start + len(gap) - len(gap.lstrip(" \t()"))  # the gap is ASCII here
-        what = f"line {node.lineno}: `{flip[0]}` -> `{flip[1]}`"
-        cand = src.candidate(
-            node.lineno, (col, col + len(flip[0].encode())), flip[1], SuggestionKind.REPAIR, what
-        )
-        if cand is not None:
-            found.append(cand)
-    return sorted(found, key=lambda c: (c.start_line, c.original, c.replacement))
-
-
-def plan_edits(head_tree: Path, coverage: CoverageMap, seed: int) -> list[FunctionEdits]:
-    """Every covered library function with both kinds of sites, in a seeded order."""
-    plans: list[FunctionEdits] = []
-    for path in sorted(coverage.lines):
-        if is_test_path(path) or not path.endswith(".py"):
-            continue
-        covered = {line for line, tests in coverage.lines[path].items() if tests}
-        try:
-            text = (head_tree / path).read_text(encoding="utf-8")
-            tree = ast.parse(text, filename=path)
-        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
-            continue
-        src = SourceText(path, text)
-        for qualname, func in functions_of(tree):
-            refactors = refactor_sites(src, func, covered)
-            mutations = mutation_sites(src, func, covered)
-            if refactors and mutations:
-                plans.append(FunctionEdits(path, qualname, tuple(refactors), tuple(mutations)))
-    random.Random(seed).shuffle(plans)
-    return plans
-
-
-def snapshot_for(head_tree: Path, candidates: Sequence[Candidate], root: Path) -> Snapshot:
-    """The snapshot the pipeline would hold if the candidates' files were the change."""
-    files: list[FileVersions] = []
-    for path in sorted({c.path for c in candidates}):
-        lines = [c.lines for c in candidates if c.path == path]
-        head = parse(path, (head_tree / path).read_bytes())
-        files.append(FileVersions(ChangedFile(path, path, tuple(lines), tuple(lines)), head, head))
-    return Snapshot(root=root, files=tuple(files), skipped=())
-
-
-def apply_to_copy(head_tree: Path, cand: Candidate, dest: Path) -> Path:
-    shutil.copytree(head_tree, dest, symlinks=True)
-    target = dest / cand.path
-    target.write_text(apply_candidates(target.read_text(encoding="utf-8"), [cand]), "utf-8")
-    return dest
-
-
-# --- 4. one library --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Split:
-    """Where a proof's wall time went."""
-
-    host_s: float  # on the host: snapshot, selection, replay plan, tree copies, verdict
-    fixed_s: float  # per container run: the container, the driver, forks, everything
-    # around the pytest sessions (summed over the proof's runs)
-    steps_s: float  # the pytest sessions (and replay steps) as the driver timed them
-
-    @classmethod
-    def of(cls, prove_s: float, runs: Sequence[Timed]) -> Split:
-        wall = sum(r.wall_s for r in runs)
-        steps = sum(sum(r.steps.values()) for r in runs)
-        return cls(prove_s - wall, wall - steps, steps)
-
-
-@dataclass(frozen=True)
-class OldProof:
-    """The candidate proven as before the redesign: one session, re-runs of its failures."""
-
-    status: str  # passed | failed | error | no_tests
-    runs: int  # container runs: the session and the re-runs
-    prove_s: float  # host wall time, selection included
-    detail: str = ""
-    split: Split | None = None
+    function: str  # path::qualname
+    refactor: Candidate
+    mutation: Candidate
+    failures: frozenset[str]  # tests passing at the release that fail with the mutation
 
 
 @dataclass(frozen=True)
 class Proof:
     function: str
-    kind: str  # refactor | optimization | mutation
+    kind: str  # refactor | optimization | mutation | repair
     what: str
-    selected: int
-    runs: int  # container runs of the new proof (2 when selection widened to modules)
-    prove_s: float  # host wall time of the new proof: selection, replay plan, validate
+    selected: int  # tests the proof runs (selection and targets)
+    seconds: float  # one Validator.validate call holding this case alone
     status: str
-    old: OldProof
-    steps: tuple[Mapping[str, float], ...] = ()  # in-container step times of its runs
-    split: Split | None = None
+    detail: str = ""
     replayed: int = 0  # recorded calls replayed on both sides
     generated: int = 0  # hypothesis inputs replayed
     changed: int = 0  # calls whose behaviour differed between head and the candidate
     speedup: str = ""  # optimization: the micro-benchmark's interval
     false_claim: bool = False  # optimization: claims a speed-up it cannot have
-    full_failures: int = 0  # mutation: tests the full suite failed with it
-    unselected: tuple[str, ...] = ()  # ... of which selection did not pick
-    detail: str = ""  # the verdict's detail
-
-    @property
-    def unselected_failures(self) -> int:
-        return len(self.unselected)
+    full_failures: int = 0  # mutation, repair: tests the full suite fails with the mutation
+    unselected: tuple[str, ...] = ()  # ... of which the proof did not run
 
     @property
     def expected(self) -> bool:
-        wanted = "failed" if self.kind == "mutation" else "passed"
-        return self.status == wanted
+        return self.status == ("failed" if self.kind == "mutation" else "passed")
+
+
+@dataclass(frozen=True)
+class Together:
+    """The cases of one head proven in one validate call, against one by one."""
+
+    head: str  # "release" | "with N mutations"
+    cases: int
+    seconds: tuple[float, ...]  # each together run
+    alone_s: float  # the one-by-one proofs of the same cases, summed
+    disagreements: tuple[str, ...]  # candidates whose verdict differs from their own proof
 
     @property
-    def cost(self) -> float | None:
-        """new/old; None when the old proof ran nothing (no test selected)."""
-        return self.prove_s / self.old.prove_s if self.old.runs else None
-
-    @property
-    def caught_by(self) -> str:
-        """For a rejected mutation: which evidence rejected it."""
-        if self.status != "failed":
-            return ""
-        return "replay" if self.detail.startswith("changes behaviour") else "tests"
+    def ratio(self) -> float:
+        return statistics.mean(self.seconds) / self.alone_s if self.alone_s else float("nan")
 
 
 @dataclass
 class LibraryResult:
     name: str
     version: str
-    tests: int = 0
-    unchecked: int = 0  # tests passing at head whose checks the probe does not see
-    image: str = ""
+    previous: str | None
+    runner: str = ""
     image_note: str = ""
-    survey_s: float = 0.0  # the whole suite with coverage, no recording
-    baseline_s: float = 0.0  # ... with coverage and call recording
-    record_targets: int = 0  # functions recorded
-    recorded_functions: int = 0  # ... that the tests called
-    recorded_calls: int = 0  # calls kept for replay
+    tests: int = 0
     full_s: list[float] = field(default_factory=list)
-    full_container_s: list[float] = field(default_factory=list)
-    start_s: list[float] = field(default_factory=list)
     floor_s: list[float] = field(default_factory=list)
-    floor_container_s: list[float] = field(default_factory=list)
+    survey_s: float = 0.0
+    baselines: dict[str, float] = field(default_factory=dict)  # head -> seconds
     proofs: list[Proof] = field(default_factory=list)
+    together: list[Together] = field(default_factory=list)
     survivors: int = 0  # mutations the full suite did not detect (not used)
     import_breakers: int = 0  # mutations that broke collection (not used)
-    full_median_s: float = 0.0
+    repairs_left_out: list[str] = field(default_factory=list)
+    analysis: analyze_vs_semgrep.Comparison | None = None
+    analysis_note: str = ""
+    seconds: float = 0.0
 
-    def ratio(self, proof: Proof) -> float:
-        return proof.prove_s / self.full_median_s
+    @property
+    def full_median_s(self) -> float:
+        return median(self.full_s)
 
-    def old_ratio(self, proof: Proof) -> float:
-        return proof.old.prove_s / self.full_median_s
+    def ratios(self, kind: str | None = None) -> list[float]:
+        full = self.full_median_s
+        return [p.seconds / full for p in self.proofs if kind is None or p.kind == kind]
 
-    def costs(self, kind: str | None = None) -> list[float]:
-        found = (p.cost for p in self.proofs if kind is None or p.kind == kind)
-        return [c for c in found if c is not None]
+    @property
+    def in_window(self) -> bool:
+        return SUITE_WINDOW_S[0] <= self.full_median_s <= SUITE_WINDOW_S[1]
+
+    @property
+    def misses(self) -> list[Proof]:
+        return [p for p in self.proofs if p.kind == "mutation" and p.status != "failed"]
 
 
 @dataclass(frozen=True)
 class Options:
-    functions: int = 10  # per library
+    functions: int = 4  # per library
+    repairs: int = 3  # per library
     seed: int = 1  # which functions and mutation sites
     full_runs: int = FULL_RUNS
+    analysis_rounds: int = ANALYSIS_ROUNDS
     pytest_args: tuple[str, ...] = ()  # what a repository config's pytest_args would add
 
 
-Chosen = list[tuple[str, list[tuple[str, Candidate, set[str]]]]]
+# --- one library -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Head:
+    """A head tree, the pipeline's baseline of it, and its candidates as Cases."""
+
+    name: str
+    tree: Path
+    baseline: Baseline
+    cases: tuple[Case, ...]
+    labels: dict[str, tuple[str, str, frozenset[str]]]  # id -> function, kind, full failures
 
 
 class LibraryBench:
-    def __init__(self, sandbox: DockerSandbox, name: str, version: str, options: Options):
+    def __init__(
+        self, sandbox: DockerSandbox, name: str, version: str, previous: str | None, opts: Options
+    ) -> None:
         self.sandbox = sandbox
-        self.result = LibraryResult(name, version)
-        self.functions = options.functions
-        self.seed = options.seed
-        self.options = options
+        self.options = opts
+        self.result = LibraryResult(name, version, previous)
         self.scratch = WORK / f"{name}-{version}" / "scratch"
-        self._proofs = 0
+        self._validators = 0
 
     def run(self) -> LibraryResult:
+        started = time.perf_counter()
         res = self.result
         repo_path = build_repo(res.name, res.version)
         if self.scratch.exists():
@@ -509,129 +300,101 @@ class LibraryBench:
         self.scratch.mkdir(parents=True)
         repo = open_repo(repo_path)
         head_tree = export_tree(repo, repo.commit("main").hexsha, self.scratch / "head-tree")
-
-        image = ensure_env_image(self.sandbox.client, self.sandbox.settings, head_tree)
-        res.image = image.tag
-        res.image_note = f"built in {image.duration_s:.0f} s" if image.built else "reused"
-        say(f"[{res.name}] environment image {image.tag}: {res.image_note}")
         args = self.options.pytest_args
-        inner = SandboxTestRunner(self.sandbox, image.tag, self.scratch / "runs", pytest_args=args)
-        # Deciding whether the full suite detects a mutation is not measured: one-line
-        # tracebacks make those runs several times faster when many tests fail.
-        self.truth = SandboxTestRunner(
-            self.sandbox, image.tag, self.scratch / "truth", pytest_args=(*args, "--tb=line")
-        )
-        for name in ("runs", "truth", "trees", "survey-trees"):
-            (self.scratch / name).mkdir()
-        self.runner = TimedRunner(inner)
+        install = INSTALL_COMMANDS.get(res.name)
+        runner = DockerTestEnvironment(
+            self.sandbox, install_command=install, pytest_args=args, progress=self._progress
+        ).prepare(head_tree, head_tree, self.scratch / "runs")
+        # Whether the full suite detects a mutation is not measured: one-line tracebacks
+        # make those runs several times faster when many tests fail.
+        truth = DockerTestEnvironment(
+            self.sandbox, install_command=install, pytest_args=(*args, "--tb=line")
+        ).prepare(head_tree, head_tree, self.scratch / "truth")
+        res.runner = describe_runner(runner)
+        try:
+            self.runner, self.truth = runner, truth
+            self._measure(head_tree)
+        finally:
+            close_runner(runner)
+            close_runner(truth)
+        remove_workdir(self.scratch)
+        if res.previous:
+            self._analysis()
+        res.seconds = time.perf_counter() - started
+        return res
 
-        self.measure_start(image.tag, inner)
-        say(f"[{res.name}] survey: the whole suite with per-test coverage, no recording")
-        surveyor = Validator(self.runner, self.scratch / "survey-trees")
+    def _progress(self, event: ProgressEvent) -> None:
+        if "environment image" in event.text:
+            self.result.image_note = event.text
+        if "candidate(s) against" not in event.text:  # one per proof: noise
+            say(f"[{self.result.name}] {event.text}")
+
+    def _validator(self) -> Validator:
+        """A fresh one: no head run cached by an earlier proof."""
+        self._validators += 1
+        trees = self.scratch / "trees" / str(self._validators)
+        trees.mkdir(parents=True)
+        return Validator(self.runner, trees, progress=self._progress)
+
+    def _measure(self, head_tree: Path) -> None:
+        res = self.result
+        self._floor()
+        say(f"[{res.name}] survey: the whole suite with per-test coverage")
         started = time.perf_counter()
-        survey = surveyor.baseline(head_tree)
+        survey = self._validator().baseline(head_tree)
         res.survey_s = time.perf_counter() - started
         if survey.run.result is None or survey.run.result.collect_errors:
             raise BenchmarkError(f"{res.name}: the suite does not run: {survey.run.detail}")
-        passing = {t for t, o in survey.outcomes.items() if o.ok}
-        edits = self.choose_edits(head_tree, survey, passing)
-
-        # The pipeline's baseline: coverage and the calls into every function the change
-        # edits, here every function holding one of the chosen candidates.
-        every = [cand for _fn, trio in edits for _kind, cand, _f in trio]
-        targets = record_targets(snapshot_for(head_tree, every, self.scratch / "snapshot"))
-        res.record_targets = len(targets)
-        say(f"[{res.name}] baseline: coverage and call recording of {len(targets)} function(s)")
-        self.validator = Validator(self.runner, self.scratch / "trees", progress=self._progress)
-        started = time.perf_counter()
-        baseline = self.validator.baseline(head_tree, targets)
-        res.baseline_s = time.perf_counter() - started
-        if baseline.run.result is None or baseline.run.result.collect_errors:
-            raise BenchmarkError(f"{res.name}: the baseline does not run: {baseline.run.detail}")
-        if baseline.left_out:
-            say(f"[{res.name}] warning: tests left out of the baseline: {baseline.left_out}")
-        res.tests = len(baseline.outcomes)
-        res.unchecked = sum(
-            1 for o in baseline.outcomes.values() if o.outcome == "passed" and not o.genuine
-        )
-        res.recorded_functions = sum(1 for f in baseline.recorded if f.calls)
-        res.recorded_calls = sum(len(f.calls) for f in baseline.recorded)
-        moved = [t for t, o in baseline.outcomes.items() if o.ok != (t in passing)]
-        if moved:
-            say(f"[{res.name}] warning: recording changed outcomes: {moved[:3]}")
-
-        self.full_run(head_tree, baseline)  # the others are spread over the proofs
-        say(f"[{res.name}] proving {sum(len(e) for _f, e in edits)} candidate(s) one by one")
-        later = max(self.options.full_runs - 1, 0)
-        after = {round((k + 1) * len(edits) / later) - 1 for k in range(later)} if later else set()
-        for i, (fn, trio) in enumerate(edits):
-            for kind, cand, failures in trio:
-                self.prove(head_tree, baseline, fn, kind, cand, failures)
-            if i in after:
-                self.full_run(head_tree, baseline)
+        passing = frozenset(t for t, o in survey.outcomes.items() if o.ok)
+        res.tests = len(survey.outcomes)
+        chosen = self._choose(head_tree, survey.coverage, passing)
+        self._full_run(head_tree)
+        heads = [self._release_head(head_tree, chosen)]
+        buggy = self._buggy_head(head_tree, chosen)
+        if buggy is not None:
+            heads.append(buggy)
+        self._prove(heads, head_tree)
         while len(res.full_s) < self.options.full_runs:
-            self.full_run(head_tree, baseline)
-        res.full_median_s = median(res.full_s)
-        remove_workdir(self.scratch)
-        return res
+            self._full_run(head_tree)
 
-    def _progress(self, message: str) -> None:
-        if "candidate(s) against" not in message:  # one per proof: noise
-            say(f"[{self.result.name}] {message}")
-
-    def measure_start(self, image: str, inner: SandboxTestRunner) -> None:
-        """`python -c pass` with the test runs' hardening; one trivial test through the probe."""
-        res = self.result
-        empty = prepare_workdir(self._empty_dir("start-src"), self.scratch / "start")
-        for i in range(START_RUNS + 1):
-            outcome = self.sandbox.run(image, ["python", "-c", "pass"], empty)
-            if not outcome.ok:
-                raise BenchmarkError(f"python -c pass failed in the sandbox: {outcome.reason}")
-            if i:  # the first run warms the engine's caches up
-                res.start_s.append(outcome.duration_s)
-        tiny = self._empty_dir("floor-src")
+    def _floor(self) -> None:
+        tiny = self.scratch / "floor-src"
+        tiny.mkdir()
         (tiny / "test_floor.py").write_text("def test_nothing():\n    pass\n", encoding="utf-8")
-        for _ in range(3):
+        for _ in range(FLOOR_RUNS):
             started = time.perf_counter()
-            run = run_tests(inner, tiny, ["test_floor.py::test_nothing"])
+            run = run_tests(self.runner, tiny, ["test_floor.py::test_nothing"])
             if run.result is None:
                 raise BenchmarkError(f"a one-test run failed in the sandbox: {run.detail}")
-            res.floor_s.append(time.perf_counter() - started)
-            res.floor_container_s.append(run.duration_s)
+            self.result.floor_s.append(time.perf_counter() - started)
 
-    def _empty_dir(self, name: str) -> Path:
-        path = self.scratch / name
-        path.mkdir()
-        return path
-
-    def full_run(self, head_tree: Path, baseline: Baseline) -> None:
+    def _full_run(self, head_tree: Path) -> None:
         res = self.result
+        started = time.perf_counter()
         run = run_tests(self.runner, head_tree, None)
-        timed = self.runner.log[-1]
+        seconds = time.perf_counter() - started
         if run.result is None:
             raise BenchmarkError(f"{res.name}: a full-suite run failed: {run.detail}")
-        changed = [
-            t
-            for t, o in run.result.tests.items()
-            if t in baseline.outcomes and o.ok != baseline.outcomes[t].ok
-        ]
-        if changed:
-            say(f"[{res.name}] warning: full run disagrees with the baseline on {changed[:3]}")
-        res.full_s.append(timed.wall_s)
-        res.full_container_s.append(timed.container_s)
-        say(f"[{res.name}] full suite: {timed.wall_s:.2f} s")
+        res.full_s.append(seconds)
+        say(f"[{res.name}] full suite: {seconds:.2f} s")
 
-    def choose_edits(self, head_tree: Path, survey: Baseline, passing: set[str]) -> Chosen:
-        """N functions, each with a refactoring, the same as an optimization, and a
-        mutation the full suite detects."""
+    def _choose(
+        self, head_tree: Path, coverage: CoverageMap, passing: frozenset[str]
+    ) -> list[Chosen]:
+        """N functions, each with a refactoring and a mutation the full suite detects."""
         res = self.result
-        chosen: Chosen = []
-        plans = plan_edits(head_tree, survey.coverage, self.seed)
+        plans = edits.plan_edits(head_tree, coverage, self.options.seed)
         say(f"[{res.name}] {len(plans)} covered function(s) with both kinds of edit sites")
-        budget = 3 * self.functions  # full-suite runs spent on finding detected mutations
-        rng = random.Random(self.seed)
+        if not plans:
+            raise BenchmarkError(
+                f"{res.name}: the tests cover no function of the repository's own code (do "
+                "they import another copy of the package, installed from the index?)"
+            )
+        chosen: list[Chosen] = []
+        budget = 3 * self.options.functions  # full-suite runs spent on finding mutations
+        rng = random.Random(self.options.seed)
         for plan in plans:
-            if len(chosen) == self.functions or budget <= 0:
+            if len(chosen) == self.options.functions or budget <= 0:
                 break
             sites = list(plan.mutations)
             rng.shuffle(sites)
@@ -639,357 +402,366 @@ class LibraryBench:
                 if budget <= 0:
                     break
                 budget -= 1
-                failures = self.full_suite_failures(head_tree, mutation, passing)
+                failures = self._failures(head_tree, [mutation], passing)
                 if failures is None:
                     res.import_breakers += 1
                 elif not failures:
                     res.survivors += 1
                 else:
                     refactor = plan.refactors[len(plan.refactors) // 2]
-                    optimization = dataclasses.replace(
-                        refactor,
-                        id=f"{refactor.id}-opt",
-                        kind=SuggestionKind.OPTIMIZATION,
-                        description=refactor.description + " (as an optimization)",
-                    )
                     label = f"{plan.path}::{plan.qualname}"
-                    trio = [
-                        ("refactor", refactor, set[str]()),
-                        ("optimization", optimization, set[str]()),
-                        ("mutation", mutation, failures),
-                    ]
-                    chosen.append((label, trio))
+                    chosen.append(Chosen(label, refactor, mutation, failures))
                     break
-        if len(chosen) < self.functions:
+        if len(chosen) < self.options.functions:
             say(f"[{res.name}] only {len(chosen)} function(s) with a detected mutation")
         return chosen
 
-    def full_suite_failures(
-        self, head_tree: Path, cand: Candidate, passing: set[str]
-    ) -> set[str] | None:
-        """Tests passing at head that fail with `cand`; None when the suite cannot run."""
-        tree = apply_to_copy(head_tree, cand, self.scratch / "mutant")
+    def _failures(
+        self, head_tree: Path, candidates: Sequence[Candidate], passing: frozenset[str]
+    ) -> frozenset[str] | None:
+        """Tests passing at the release that fail with `candidates`; None: no collection."""
+        tree = edits.apply_all(head_tree, candidates, self.scratch / "mutant")
         try:
             run = run_tests(self.truth, tree, None)
         finally:
             shutil.rmtree(tree)
         if run.result is None or run.result.collect_errors:
             return None
-        return {t for t in passing if not (o := run.result.tests.get(t)) or not o.ok}
+        tests = run.result.tests
+        return frozenset(t for t in passing if not (o := tests.get(t)) or not o.ok)
 
-    def prove(
-        self,
-        head_tree: Path,
-        baseline: Baseline,
-        function: str,
-        kind: str,
-        cand: Candidate,
-        failures: set[str],
-    ) -> None:
-        """The new proof and the old one of the same candidate, in alternating order."""
+    def _release_head(self, head_tree: Path, chosen: Sequence[Chosen]) -> Head:
+        """Refactors, optimizations and mutations, against the release."""
+        labels: dict[str, tuple[str, str, frozenset[str]]] = {}
+        candidates: list[Candidate] = []
+        for c in chosen:
+            optimization = edits.as_optimization(c.refactor)
+            for kind, cand, failures in (
+                ("refactor", c.refactor, frozenset[str]()),
+                ("optimization", optimization, frozenset[str]()),
+                ("mutation", c.mutation, c.failures),
+            ):
+                candidates.append(cand)
+                labels[cand.id] = (c.function, kind, failures)
+        return self._head("release", head_tree, candidates, labels, {})
+
+    def _buggy_head(self, head_tree: Path, chosen: Sequence[Chosen]) -> Head | None:
+        """A head holding up to R detected mutations whose failing tests do not overlap,
+        and the candidates that repair each."""
         res = self.result
-        self._proofs += 1
-        new: tuple[Validation, frozenset[str], float, list[Timed]] | None = None
-        old: OldProof | None = None
-        first_new = self._proofs % 2 == 0
-        for which in ("new", "old") if first_new else ("old", "new"):
-            if which == "new":
-                new = self.prove_new(head_tree, baseline, cand)
+        picked: list[Chosen] = []
+        for c in chosen:
+            if len(picked) < self.options.repairs and all(
+                not (c.failures & p.failures) for p in picked
+            ):
+                picked.append(c)
+        if not picked:
+            return None
+        tree = edits.apply_all(head_tree, [c.mutation for c in picked], self.scratch / "buggy-tree")
+        labels: dict[str, tuple[str, str, frozenset[str]]] = {}
+        repairs: list[Candidate] = []
+        targets: dict[str, frozenset[str]] = {}
+        for c in picked:
+            repair = edits.repair_of(c.mutation)
+            repairs.append(repair)
+            labels[repair.id] = (c.function, "repair", c.failures)
+            targets[repair.id] = c.failures
+        head = self._head(f"with {len(picked)} mutation(s)", tree, repairs, labels, targets)
+        # the tests each mutation breaks alone, that fail at this head: what its repair fixes
+        failing = frozenset(t for t, o in head.baseline.outcomes.items() if not o.ok)
+        cases: list[Case] = []
+        for case in head.cases:
+            if case.targets & failing:
+                cases.append(Case(case.candidate, case.tests, case.targets & failing, case.replay))
             else:
-                old = self.prove_old(head_tree, baseline, cand)
-        assert new is not None and old is not None
-        verdict, chosen, prove_s, runs = new
-        replay, speed = verdict.replay, verdict.speed
+                res.repairs_left_out.append(labels[case.candidate.id][0])
+        return Head(head.name, tree, head.baseline, tuple(cases), labels) if cases else None
+
+    def _head(
+        self,
+        name: str,
+        tree: Path,
+        candidates: Sequence[Candidate],
+        labels: dict[str, tuple[str, str, frozenset[str]]],
+        targets: dict[str, frozenset[str]],
+    ) -> Head:
+        """The pipeline's baseline of `tree` (coverage, calls into every function the
+        candidates edit) and the candidates' cases, as BaselineSession.validate makes them."""
+        res = self.result
+        snapshot = edits.snapshot_for(tree, candidates, self.scratch / "snapshot")
+        record = record_targets(snapshot)
+        say(f"[{res.name}] baseline {name}: coverage, calls into {len(record)} function(s)")
+        started = time.perf_counter()
+        baseline = self._validator().baseline(tree, record)
+        res.baselines[name] = time.perf_counter() - started
+        if baseline.run.result is None or baseline.run.result.collect_errors:
+            raise BenchmarkError(f"{res.name}: the baseline does not run: {baseline.run.detail}")
+        return Head(name, tree, baseline, _cases(candidates, snapshot, baseline, targets), labels)
+
+    def _prove(self, heads: Sequence[Head], head_tree: Path) -> None:
+        """Together, each alone (full runs spread among them), together again."""
+        res = self.result
+        first = {h.name: self._together(h) for h in heads}
+        alone: dict[str, tuple[Validation, float]] = {}
+        every = [(h, case) for h in heads for case in h.cases]
+        later = max(self.options.full_runs - 1, 0)
+        after = {round((k + 1) * len(every) / later) - 1 for k in range(later)} if later else set()
+        say(f"[{res.name}] proving {len(every)} candidate(s) one by one")
+        for i, (head, case) in enumerate(every):
+            alone[case.candidate.id] = self._alone(head, case)
+            if i in after:
+                self._full_run(head_tree)
+        for head in heads:
+            again_s, again = self._together(head)
+            ids = [case.candidate.id for case in head.cases]
+            differ = sorted(
+                {
+                    f"{head.labels[i][0]} ({head.labels[i][1]}): alone "
+                    f"{alone[i][0].status.value}, together {verdicts[i].status.value}"
+                    for verdicts in (first[head.name][1], again)
+                    for i in ids
+                    if verdicts[i].status is not alone[i][0].status
+                }
+            )
+            res.together.append(
+                Together(
+                    head.name,
+                    len(ids),
+                    (first[head.name][0], again_s),
+                    sum(alone[i][1] for i in ids),
+                    tuple(differ),
+                )
+            )
+
+    def _together(self, head: Head) -> tuple[float, dict[str, Validation]]:
+        say(f"[{self.result.name}] {len(head.cases)} candidate(s) {head.name}, together")
+        validator = self._validator()
+        started = time.perf_counter()
+        verdicts = validator.validate(head.tree, head.baseline, list(head.cases))
+        return time.perf_counter() - started, verdicts
+
+    def _alone(self, head: Head, case: Case) -> tuple[Validation, float]:
+        cand = case.candidate
+        function, kind, failures = head.labels[cand.id]
+        validator = self._validator()
+        started = time.perf_counter()
+        result = validator.validate(head.tree, head.baseline, [case])[cand.id]
+        seconds = time.perf_counter() - started
+        replay, speed = result.replay, result.speed
         proof = Proof(
             function=function,
             kind=kind,
             what=cand.description,
-            selected=len(chosen),
-            runs=len(runs),
-            prove_s=prove_s,
-            status=verdict.status.value,
-            old=old,
-            steps=tuple(r.steps for r in runs),
-            split=Split.of(prove_s, runs),
+            selected=len(case.tests | case.targets),
+            seconds=seconds,
+            status=result.status.value,
+            detail=result.detail,
             replayed=replay.calls_replayed if replay else 0,
             generated=replay.inputs_generated if replay else 0,
             changed=replay.calls_changed if replay else 0,
             speedup=f"{speed.speedup:.2f}x [{speed.low:.2f}, {speed.high:.2f}]" if speed else "",
             false_claim=speed is not None and speed.low >= SPEED_CLAIM,
             full_failures=len(failures),
-            unselected=tuple(sorted(failures - chosen)),
-            detail=verdict.detail,
+            unselected=tuple(sorted(failures - case.tests - case.targets)),
         )
-        res.proofs.append(proof)
-        if verdict.status == ValidationStatus.ERROR or not proof.expected:
-            say(f"[{res.name}] {kind} {function} {cand.description}: {verdict.detail}")
+        self.result.proofs.append(proof)
+        if not proof.expected:
+            say(f"[{self.result.name}] {kind} {function} {cand.description}: {result.detail}")
+        return result, seconds
 
-    def prove_new(
-        self, head_tree: Path, baseline: Baseline, cand: Candidate
-    ) -> tuple[Validation, frozenset[str], float, list[Timed]]:
-        """As BaselineSession.validate: selection, the replay plan, one Validator call."""
-        before = len(self.runner.log)
-        started = time.perf_counter()
-        snapshot = snapshot_for(head_tree, [cand], self.scratch / "snapshot")
-        selected = select_tests([cand], snapshot, baseline.coverage)
-        chosen = selected.get(cand.id, frozenset())
-        case = Case(
+    def _analysis(self) -> None:
+        res = self.result
+        assert res.previous is not None
+        try:
+            res.analysis = analyze_vs_semgrep.compare(
+                res.name,
+                res.previous,
+                res.version,
+                rounds=self.options.analysis_rounds,
+                log=lambda line: say(f"[{res.name}] analysis: {line.strip()}"),
+            )
+        except (analyze_vs_semgrep.BenchmarkError, ProvenFixError) as exc:
+            res.analysis_note = f"not measured: {exc}"
+
+
+def _cases(
+    candidates: Sequence[Candidate],
+    snapshot: Snapshot,
+    baseline: Baseline,
+    targets: dict[str, frozenset[str]],
+) -> tuple[Case, ...]:
+    selected = select_tests(candidates, snapshot, baseline.coverage)
+    return tuple(
+        Case(
             cand,
-            chosen,
-            frozenset(),
+            selected.get(cand.id, frozenset()),
+            targets.get(cand.id, frozenset()),
             plan_replay(
                 cand,
                 snapshot,
                 baseline.recorded,
-                preserving=True,
+                preserving=not targets.get(cand.id),
                 bench=cand.kind is SuggestionKind.OPTIMIZATION,
             ),
         )
-        verdict = self.validator.validate(head_tree, baseline, [case])[cand.id]
-        return verdict, chosen, time.perf_counter() - started, self.runner.log[before:]
-
-    def prove_old(self, head_tree: Path, baseline: Baseline, cand: Candidate) -> OldProof:
-        """As before the redesign: the selected tests once with the candidate; tests that
-        passed at baseline and failed there re-run (up to twice) with it: passing then
-        makes them flaky, neither a regression nor evidence."""
-        before = len(self.runner.log)
-        started = time.perf_counter()
-        snapshot = snapshot_for(head_tree, [cand], self.scratch / "snapshot")
-        chosen = select_tests([cand], snapshot, baseline.coverage).get(cand.id, frozenset())
-        if not chosen:
-            return OldProof("no_tests", 0, time.perf_counter() - started)
-        tree = apply_to_copy(head_tree, cand, self.scratch / "old-tree")
-        try:
-            run = run_tests(self.runner, tree, sorted(chosen))
-            runs = 1
-            if run.result is None or run.result.collect_errors:
-                prove_s = time.perf_counter() - started
-                split = Split.of(prove_s, self.runner.log[before:])
-                return OldProof("error", runs, prove_s, run.detail, split)
-            regressions = {
-                t
-                for t in chosen
-                if (o := baseline.outcomes.get(t)) and o.ok and not _ok(run.result.tests, t)
-            }
-            remaining = set(regressions)
-            for _ in range(OLD_MAX_RERUNS):
-                if not remaining:
-                    break
-                rerun = run_tests(self.runner, tree, sorted(remaining))
-                runs += 1
-                if rerun.result is None:
-                    break
-                remaining -= {t for t in remaining if _ok(rerun.result.tests, t)}
-        finally:
-            shutil.rmtree(tree, ignore_errors=True)
-        prove_s = time.perf_counter() - started
-        status = "failed" if remaining else "passed"
-        detail = f"breaks {len(remaining)} test(s)" if remaining else ""
-        return OldProof(status, runs, prove_s, detail, Split.of(prove_s, self.runner.log[before:]))
+        for cand in candidates
+    )
 
 
-def _ok(outcomes: Mapping[str, TestOutcome], test: str) -> bool:
-    outcome = outcomes.get(test)
-    return outcome is not None and outcome.ok
-
-
-# --- 5. the report ---------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
-def step_times(proofs: Sequence[Proof]) -> str:
-    """Median in-container seconds of each kind of step of the new proofs' runs."""
-    kinds: dict[str, list[float]] = {"head": [], "candidate": []}
-    for p in proofs:
-        for steps in p.steps:
-            for name, seconds in steps.items():
-                kinds.setdefault(name, []).append(seconds)
-    parts = [
-        f"{name} {median(values):.2f} s (x{len(values)})"
-        for name, values in kinds.items()
-        if values
-    ]
-    return ", ".join(parts) or "none"
-
-
-def time_split(proofs: Sequence[Proof]) -> str:
-    """Median host / fixed-per-container / pytest-step seconds, new proof vs old proof."""
-    parts = []
-    for label, splits, runs in (
-        ("new", [p.split for p in proofs], [p.runs for p in proofs]),
-        ("old", [p.old.split for p in proofs], [p.old.runs for p in proofs]),
-    ):
-        found = [s for s in splits if s is not None]
-        parts.append(
-            f"{label}: host {median([s.host_s for s in found]):.2f} + containers "
-            f"{median([s.fixed_s for s in found]):.2f} ({median([float(r) for r in runs]):g} "
-            f"run(s)) + steps {median([s.steps_s for s in found]):.2f}"
-        )
-    return "; ".join(parts)
+# --- the report ------------------------------------------------------------------------
 
 
 def print_library(res: LibraryResult) -> None:
     full = res.full_median_s
+    window = f"{SUITE_WINDOW_S[0]:g}-{SUITE_WINDOW_S[1]:g} s"
     print(
-        f"\n## {res.name} {res.version}: {res.tests} tests ({res.unchecked} pass at head "
-        f"without a check the probe sees: never evidence), environment image {res.image_note}"
+        f"\n## {res.name} {res.version}: {res.tests} tests; runner {res.runner}; {res.image_note}"
+    )
+    if res.name in INSTALL_COMMANDS:
+        print(f"install command (as a repository config's): {INSTALL_COMMANDS[res.name]}")
+    print(
+        f"full suite through the runner, no coverage: {full:.2f} s median of {len(res.full_s)} "
+        f"({', '.join(f'{s:.2f}' for s in res.full_s)}); in the {window} window: "
+        f"{'yes' if res.in_window else 'NO'}"
     )
     print(
-        f"full suite, no coverage: {full:.2f} s median of {len(res.full_s)} "
-        f"({', '.join(f'{s:.2f}' for s in res.full_s)}; container alone "
-        f"{median(res.full_container_s):.2f} s)"
+        f"one trivial test through the runner: {median(res.floor_s):.2f} s = "
+        f"{median(res.floor_s) / full:.2f}x of a full run (the floor of any proof); "
+        f"survey (coverage only) {res.survey_s:.2f} s; baselines (coverage + recording): "
+        + ", ".join(f"{name} {s:.2f} s" for name, s in res.baselines.items())
     )
-    print(
-        f"baseline: coverage only {res.survey_s:.2f} s; coverage + call recording of "
-        f"{res.record_targets} function(s) {res.baseline_s:.2f} s "
-        f"({res.baseline_s / res.survey_s:.2f}x; {res.recorded_functions} called, "
-        f"{res.recorded_calls} distinct call(s) kept for replay)"
-    )
-    print(
-        f"sandbox start (python -c pass): {median(res.start_s):.2f} s median of "
-        f"{len(res.start_s)}; one trivial test through the probe: {median(res.floor_s):.2f} s "
-        f"(container alone {median(res.floor_container_s):.2f} s) "
-        f"= {median(res.floor_s) / full:.2f}x of a full run, the floor of any proof"
-    )
-    if res.survivors or res.import_breakers:
+    if res.survivors or res.import_breakers or res.repairs_left_out:
         print(
-            f"mutations set aside: {res.survivors} not detected by the full suite, "
-            f"{res.import_breakers} broke test collection"
+            f"set aside: {res.survivors} mutation(s) the full suite does not detect, "
+            f"{res.import_breakers} that broke collection; repairs whose tests pass anyway "
+            f"with the other mutations: {res.repairs_left_out or 'none'}"
         )
     header = (
-        f"{'function':<40} {'edit':<8} {'sel':>4} {'verdict':<7} {'new s':>6} "
-        f"{'old s':>6} {'old':<9} {'new/old':>7} {'/full':>5} {'replay':>9}  "
-        "full-suite failures (not selected)"
+        f"{'function':<42} {'edit':<12} {'sel':>4} {'verdict':<8} {'s':>6} {'/full':>6} "
+        f"{'replay':>9}  full-suite failures (not run)"
     )
     print(header)
     print("-" * len(header))
     for p in res.proofs:
-        name = p.function if len(p.function) <= 40 else "..." + p.function[-37:]
+        name = p.function if len(p.function) <= 42 else "..." + p.function[-39:]
         flag = "" if p.expected else "  <-- unexpected"
-        caught = f"{p.full_failures} ({p.unselected_failures})" if p.kind == "mutation" else ""
-        if p.kind == "mutation" and p.caught_by:
-            caught += f" by {p.caught_by}"
-        cost = f"{p.cost:.2f}" if p.cost is not None else "n/a"
-        old = f"{p.old.status}/{p.old.runs}"
+        failures = f"{p.full_failures} ({len(p.unselected)})" if p.full_failures else ""
         replay = f"{p.replayed}+{p.generated}" + (f" !{p.changed}" if p.changed else "")
         print(
-            f"{name:<40} {p.kind[:8]:<8} {p.selected:>4} {p.status:<7} {p.prove_s:>6.2f} "
-            f"{p.old.prove_s:>6.2f} {old:<9} {cost:>7} {res.ratio(p):>5.2f} {replay:>9}  "
-            f"{caught}{flag}"
+            f"{name:<42} {p.kind:<12} {p.selected:>4} {p.status:<8} {p.seconds:>6.2f} "
+            f"{p.seconds / full:>6.2f} {replay:>9}  {failures}{flag}"
         )
-    print(
-        "(old: the old protocol's verdict/container runs; replay: recorded calls replayed + "
-        "generated inputs, !N calls that behaved differently)"
-    )
-    print(f"new proofs, in-container step times (median, count): {step_times(res.proofs)}")
-    print(f"where the time goes (median s): {time_split(res.proofs)}")
+    print("(replay: recorded calls replayed + generated inputs, !N calls that behaved differently)")
+    by_kind = ", ".join(f"{k}s {median(res.ratios(k)):.2f}x" for k in KINDS if res.ratios(k))
+    print(f"proof of one candidate / full suite: {spread(res.ratios())}; {by_kind}")
+    for t in res.together:
+        runs = ", ".join(f"{s:.2f}" for s in t.seconds)
+        print(
+            f"together, {t.cases} candidate(s) {t.head}: {statistics.mean(t.seconds):.2f} s "
+            f"(runs {runs}) / {t.alone_s:.2f} s one by one = {t.ratio:.2f}x"
+        )
+        for line in t.disagreements:
+            print(f"  verdict differs: {line}")
     for p in res.proofs:
         if p.kind == "optimization" and p.speedup:
             claim = "  <-- claims a speed-up" if p.false_claim else ""
             print(f"  optimization in {p.function}: micro-benchmark {p.speedup}{claim}")
-    for p in res.proofs:
-        if not p.expected or p.status == "error":
+        if not p.expected:
             print(f"  {p.kind} in {p.function}, {p.what}: {p.status}: {p.detail}")
-            if p.unselected:
-                print(f"    failing in the full suite, not selected: {', '.join(p.unselected[:4])}")
-        elif p.caught_by == "replay":
-            print(f"  {p.kind} in {p.function}, {p.what}: caught by the replay: {p.detail}")
-        elif p.unselected:
+        if p.unselected:
             print(
-                f"  {p.kind} in {p.function}, {p.what}: failing but not selected: "
-                f"{', '.join(p.unselected[:3])}" + (" ..." if len(p.unselected) > 3 else "")
+                f"  {p.kind} in {p.function}: failing in the full suite, not run by the proof: "
+                + ", ".join(p.unselected[:3])
+                + (" ..." if len(p.unselected) > 3 else "")
             )
+    print(f"analysis vs bare semgrep: {analysis_line(res)}")
+
+
+def analysis_line(res: LibraryResult) -> str:
+    if res.analysis is None:
+        return res.analysis_note or "not measured (no previous release given)"
+    a = res.analysis
+    rounds = a.round_ratios()
+    return (
+        f"{res.previous} -> {res.version} ({len(a.target.targets)} Python files): "
+        f"{a.wall_ratio:.2f}x wall (medians; rounds {min(rounds):.2f}-{max(rounds):.2f}, "
+        f"n={len(rounds)}), {a.cpu_ratio:.2f}x cpu; same findings: "
+        f"{'yes' if a.findings_match() else 'NO'}: {verdict(a.wall_ratio <= TARGET_ANALYSIS)}"
+    )
 
 
 def summarize(results: Sequence[LibraryResult]) -> None:
-    print("\n## Cost of the new evidence (wall time: new proof / old proof of the same candidate)")
-    all_costs: list[float] = []
+    print("\n## Summary (ratios of wall times; proofs over one full-suite run of the library)")
+    print(
+        f"{'library':<24} {'full s':>7} {'proof/full median (min-max, n)':<34} "
+        f"{'together/alone':>14} {'missed':>7} {'analysis':>9}"
+    )
     for res in results:
-        costs = res.costs()
-        all_costs += costs
-        kinds = "; ".join(f"{kind}s {median(res.costs(kind)):.2f}x" for kind in KINDS)
-        new_s = median([p.prove_s for p in res.proofs if p.cost is not None])
-        old_s = median([p.old.prove_s for p in res.proofs if p.cost is not None])
+        ratios = res.ratios()
+        alone = sum(t.alone_s for t in res.together)
+        together = sum(statistics.mean(t.seconds) for t in res.together)
+        mutations = [p for p in res.proofs if p.kind == "mutation"]
+        analysis = f"{res.analysis.wall_ratio:.2f}x" if res.analysis else "n/a"
+        cell = (
+            f"{median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}, {len(ratios)}) "
+            f"{verdict(median(ratios) <= TARGET_RATIO)}"
+            if ratios
+            else "n/a"
+        )
         print(
-            f"{res.name:<10} new/old median {spread(costs)}: "
-            f"{verdict(median(costs) <= TARGET_COST)}; median new {new_s:.2f} s, old "
-            f"{old_s:.2f} s; {kinds}"
+            f"{res.name + ' ' + res.version:<24} {res.full_median_s:>7.2f} {cell:<34} "
+            f"{together / alone if alone else float('nan'):>13.2f}x "
+            f"{len(res.misses)}/{len(mutations):<5} {analysis:>9}"
         )
     proofs = [p for res in results for p in res.proofs]
-    timed = [p for p in proofs if p.cost is not None]
-    cost = median(all_costs)
-    print(
-        f"overall    new/old median {spread(all_costs)} (target <= {TARGET_COST}x): "
-        f"{verdict(cost <= TARGET_COST)}; median new {median([p.prove_s for p in timed]):.2f} s, "
-        f"old {median([p.old.prove_s for p in timed]):.2f} s"
-    )
-    by_kind = "; ".join(
-        f"{kind}s {median([c for res in results for c in res.costs(kind)]):.2f}x" for kind in KINDS
-    )
-    print(f"           by edit: {by_kind}")
-
-    print("\n## Summary (ratios: wall time / one full-suite run of the same library)")
-    all_ratios: list[float] = []
-    for res in results:
-        ratios = [res.ratio(p) for p in res.proofs]
-        all_ratios += ratios
-        kinds = ", ".join(
-            f"{kind}s {median([res.ratio(p) for p in res.proofs if p.kind == kind]):.2f}x"
-            for kind in KINDS
-        )
-        old = median([res.old_ratio(p) for p in res.proofs])
-        print(
-            f"{res.name:<10} prove/full median {median(ratios):.2f}x ({kinds}; max "
-            f"{max(ratios, default=0):.2f}x; the old proof {old:.2f}x); "
-            f"{sum(r <= TARGET_RATIO for r in ratios)}/{len(ratios)} within {TARGET_RATIO}x"
-        )
     mutations = [p for p in proofs if p.kind == "mutation"]
-    harmless = [p for p in proofs if p.kind != "mutation"]
-    misses = [p for p in mutations if p.status != "failed"]
-    old_misses = [p for p in mutations if p.old.status != "failed"]
-    by_replay = [p for p in mutations if p.caught_by == "replay"]
-    replay_saw = [p for p in mutations if p.changed]
-    unselected = sum(p.unselected_failures for p in mutations)
-    false_alarms = [p for p in harmless if p.status != "passed"]
+    misses = [p for res in results for p in res.misses]
+    unrun = sum(len(p.unselected) for p in mutations)
+    harmless = [p for p in proofs if p.kind in ("refactor", "optimization")]
+    repairs = [p for p in proofs if p.kind == "repair"]
     claims = [p for p in proofs if p.false_claim]
-    start = median([s for res in results for s in res.start_s])
-    ratio = median(all_ratios)
-    floor = median([median(res.floor_s) / res.full_median_s for res in results])
-    old_ratio = median([res.old_ratio(p) for res in results for p in res.proofs])
+    every = all(median(res.ratios()) <= TARGET_RATIO for res in results if res.ratios())
+    analyses = [res.analysis for res in results if res.analysis is not None]
     print()
     print(
-        f"prove one candidate / full suite: median {ratio:.2f}x over {len(all_ratios)} "
-        f"candidates (target <= {TARGET_RATIO}x): {verdict(ratio <= TARGET_RATIO)}; "
-        f"the old proof {old_ratio:.2f}x; floor (one trivial test) {floor:.2f}x"
+        f"suites in the {SUITE_WINDOW_S[0]:g}-{SUITE_WINDOW_S[1]:g} s window: "
+        f"{sum(res.in_window for res in results)}/{len(results)}"
     )
     print(
-        f"sandbox start, python -c pass: median {start:.2f} s "
-        f"(target < {TARGET_START_S:g} s): {verdict(start < TARGET_START_S)}"
+        f"proof of one candidate / full suite, median on every library <= {TARGET_RATIO}x: "
+        f"{verdict(every and bool(proofs))}"
     )
     print(
-        f"mutations the full suite detects but the proof passes: {len(misses)}/"
-        f"{len(mutations)} (target {TARGET_MISSES}): {verdict(len(misses) <= TARGET_MISSES)}; "
-        f"rejected by the replay rather than the tests: {len(by_replay)} (the replay saw "
-        f"a difference on {len(replay_saw)}); missed by the old "
-        f"proof: {len(old_misses)}; failing tests selection left out: {unselected}"
+        f"failures the full suite sees that the proofs missed (mutations proven `passed`): "
+        f"{len(misses)}/{len(mutations)} (goal {TARGET_MISSES}): "
+        f"{verdict(len(misses) <= TARGET_MISSES and bool(mutations))}; failing tests the "
+        f"proofs did not run: {unrun}"
     )
     print(
-        f"harmless edits (refactors, optimizations) not proven `passed`: "
-        f"{len(false_alarms)}/{len(harmless)}; optimizations claiming a speed-up "
-        f"(lower bound >= {SPEED_CLAIM}x) they cannot have: {len(claims)}"
+        f"repairs not proven `passed`: {sum(not p.expected for p in repairs)}/{len(repairs)}; "
+        f"smell fixes and optimizations not proven `passed`: "
+        f"{sum(not p.expected for p in harmless)}/{len(harmless)}; optimizations claiming a "
+        f"speed-up (lower bound >= {SPEED_CLAIM}x) they cannot have: {len(claims)}"
     )
+    if analyses:
+        worst = max(a.wall_ratio for a in analyses)
+        print(
+            f"analysis / bare semgrep, median wall ratio on every library <= "
+            f"{TARGET_ANALYSIS:.2f}x: {verdict(worst <= TARGET_ANALYSIS)} (worst {worst:.2f}x)"
+        )
 
 
-def parse_packages(specs: Sequence[str]) -> list[tuple[str, str]]:
-    packages: list[tuple[str, str]] = []
+# --- main ------------------------------------------------------------------------------
+
+
+def parse_packages(specs: Sequence[str]) -> list[tuple[str, str, str | None]]:
+    packages: list[tuple[str, str, str | None]] = []
     for spec in specs:
-        name, sep, version = spec.partition("==")
+        name, sep, versions = spec.partition("==")
+        version, _, previous = versions.partition(",")
         if not sep or not name or not version:
-            raise BenchmarkError(f"--package {spec!r}: write NAME==VERSION")
-        packages.append((name, version))
+            raise BenchmarkError(f"--package {spec!r}: write NAME==VERSION[,PREVIOUS]")
+        packages.append((name, version, previous or None))
     return packages
 
 
@@ -998,35 +770,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--package",
         action="append",
-        metavar="NAME==VERSION",
-        help=f"a library whose sdist ships its tests (repeatable; default {DEFAULT_PACKAGES})",
+        metavar="NAME==VERSION[,PREVIOUS]",
+        help="a library whose sdist ships its tests, and the release before it for the "
+        f"analysis ratio (repeatable; default {', '.join(DEFAULT_PACKAGES)})",
     )
-    parser.add_argument("--functions", type=int, default=10, help="functions per library")
+    parser.add_argument("--functions", type=int, default=4, help="functions per library")
+    parser.add_argument("--repairs", type=int, default=3, help="repairs per library")
     parser.add_argument("--seed", type=int, default=1, help="which functions and sites")
+    parser.add_argument("--full-runs", type=int, default=FULL_RUNS, help="full-suite runs")
     parser.add_argument(
-        "--full-runs", type=int, default=FULL_RUNS, help="full-suite runs per library (median)"
+        "--analysis-rounds",
+        type=int,
+        default=ANALYSIS_ROUNDS,
+        help="rounds of benchmarks/analyze_vs_semgrep.py per library (0: skip it)",
     )
     parser.add_argument(
         "--pytest-arg",
         action="append",
         default=[],
         metavar="ARG",
-        help="extra pytest argument of every measured run, as a repository config's "
-        "pytest_args (repeatable; e.g. --pytest-arg=--tb=native)",
+        help="extra pytest argument of every run, as a repository config's pytest_args "
+        "(repeatable; e.g. --pytest-arg=--tb=native)",
     )
     args = parser.parse_args(argv)
-    if args.functions < 1 or args.full_runs < 1:
-        parser.error("--functions and --full-runs must be at least 1")
-    options = Options(args.functions, args.seed, args.full_runs, tuple(args.pytest_arg))
+    if args.functions < 1 or args.full_runs < 1 or args.repairs < 0 or args.analysis_rounds < 0:
+        parser.error("--functions and --full-runs must be at least 1, the others at least 0")
+    options = Options(
+        args.functions,
+        args.repairs,
+        args.seed,
+        args.full_runs,
+        args.analysis_rounds,
+        tuple(args.pytest_arg),
+    )
     started = time.perf_counter()
     load_before = os.getloadavg()
     try:
         packages = parse_packages(args.package or DEFAULT_PACKAGES)
         sandbox = sandbox_from_env(os.environ)
         results: list[LibraryResult] = []
-        for name, version in packages:
-            bench = LibraryBench(sandbox, name, version, options)
-            results.append(bench.run())
+        for name, version, previous in packages:
+            previous = previous if options.analysis_rounds else None
+            results.append(LibraryBench(sandbox, name, version, previous, options).run())
             print_library(results[-1])
     except (BenchmarkError, ProvenFixError) as exc:
         say(f"benchmark failed: {exc}")
@@ -1036,9 +821,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{a:.1f} -> {b:.1f}" for a, b in zip(load_before, os.getloadavg(), strict=True)
     )
     print(
-        f"\n(total {time.perf_counter() - started:.0f} s on {os.cpu_count()} CPUs; load average "
-        f"1/5/15 min before -> after: {load}; each sandbox run gets "
-        f"{sandbox.settings.limits.cpus:g} CPU)"
+        f"\n(total {time.perf_counter() - started:.0f} s ("
+        + ", ".join(f"{r.name} {r.seconds:.0f} s" for r in results)
+        + f") on {os.cpu_count()} CPUs; load average 1/5/15 min before -> after: {load}; "
+        f"each sandbox run gets {sandbox.settings.limits.cpus:g} CPU)"
     )
     return 0
 

@@ -9,14 +9,17 @@ file's maintainability index below its threshold.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ast
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from radon.complexity import cc_rank, cc_visit
-from radon.metrics import mi_visit
+from radon.complexity import cc_rank
+from radon.metrics import h_visit_ast, mi_compute
+from radon.visitors import ComplexityVisitor
 
 from provenfix.jobs.analyzer import AnalysisPart
 from provenfix.jobs.fingerprint import Fingerprinter
+from provenfix.jobs.radon_raw import raw_metrics
 from provenfix.jobs.report import (
     Category,
     Finding,
@@ -50,25 +53,23 @@ class ComplexityAnalyzer:
         skipped: list[Skipped] = []
         for versions in snapshot.files:
             try:
-                mi_head = _mi(versions.head.text)
-                mi_base = _mi(versions.base.text) if versions.base else None
-                file_metrics = list(self._measure(versions, mi_head, mi_base))
+                head = _measure_text(versions.head.text)
+                base = _measure_text(versions.base.text) if versions.base else None
+                file_metrics = list(self._measure(versions, head, base))
             except (SyntaxError, ValueError, RecursionError) as exc:
                 skipped.append(Skipped(versions.change.path, f"radon could not measure it: {exc}"))
                 continue
             metrics.extend(file_metrics)
             findings.extend(self._judge(file_metrics, fingerprint))
-            findings.extend(self._judge_file(versions, mi_head, mi_base, fingerprint))
+            mi_base = base.maintainability if base else None
+            findings.extend(self._judge_file(versions, head.maintainability, mi_base, fingerprint))
         return AnalysisPart(tuple(findings), tuple(metrics), tuple(skipped))
 
     def _measure(
-        self, versions: FileVersions, mi_head: float, mi_base: float | None
+        self, versions: FileVersions, head: _Measured, base: _Measured | None
     ) -> Iterator[FunctionMetrics]:
-        head_blocks = function_blocks(versions.head.text)
-        base_blocks = (
-            {b.name: b for b in function_blocks(versions.base.text)} if versions.base else {}
-        )
-        for block in head_blocks:
+        base_blocks = {b.name: b for b in base.blocks} if base else {}
+        for block in head.blocks:
             if not versions.change.touches(LineRange(block.start, block.end)):
                 continue
             before = base_blocks.get(block.name)
@@ -79,8 +80,8 @@ class ComplexityAnalyzer:
                 end_line=block.end,
                 cc_head=max(1, block.complexity),
                 cc_base=max(1, before.complexity) if before else None,
-                mi_head=mi_head,
-                mi_base=mi_base,
+                mi_head=head.maintainability,
+                mi_base=base.maintainability if base else None,
             )
 
     def _judge(
@@ -150,8 +151,33 @@ class ComplexityAnalyzer:
         )
 
 
-def _mi(text: str) -> float:
-    return round(float(mi_visit(text, multi=True)), 2)
+def hotspots(metrics: Iterable[FunctionMetrics], threshold: int) -> tuple[FunctionMetrics, ...]:
+    """The changed functions worth rewriting even where no finding points at them: above
+    the complexity threshold at head (radon rank C or worse) and new or made more complex
+    by the change, reported or not (one already above it that the change made only a
+    little worse is no finding). A complex function the change touched without adding
+    to its complexity is not one: rewrites of it are not this change's business."""
+    return tuple(
+        m for m in metrics if m.cc_head > threshold and (m.cc_base is None or m.cc_head > m.cc_base)
+    )
+
+
+@dataclass(frozen=True)
+class _Measured:
+    maintainability: float
+    blocks: list[FunctionBlock]
+
+
+def _measure_text(text: str) -> _Measured:
+    """radon's `mi_visit(text, multi=True)` and `cc_visit(text)` from one parse and one
+    complexity pass: each alone parses the module again."""
+    tree = ast.parse(text)
+    raw = raw_metrics(text)
+    complexity = ComplexityVisitor.from_ast(tree)
+    comments = (raw.comments + raw.multi) / float(raw.sloc) * 100 if raw.sloc != 0 else 0
+    volume = h_visit_ast(tree).total.volume
+    mi = mi_compute(volume, complexity.total_complexity, raw.lloc, comments)
+    return _Measured(round(float(mi), 2), _blocks(complexity.blocks))
 
 
 def _ranked(cc: int) -> str:
@@ -160,6 +186,10 @@ def _ranked(cc: int) -> str:
 
 def function_blocks(text: str) -> list[FunctionBlock]:
     """Every function and method with its qualified name, closures included."""
+    return _blocks(ComplexityVisitor.from_ast(ast.parse(text)).blocks)
+
+
+def _blocks(visited: Iterable[object]) -> list[FunctionBlock]:
     out: list[FunctionBlock] = []
 
     def add(block: object, prefix: str) -> None:
@@ -181,7 +211,7 @@ def function_blocks(text: str) -> list[FunctionBlock]:
         for closure in getattr(block, "closures", []):
             add(closure, f"{name}.")
 
-    for top in cc_visit(text):
+    for top in visited:
         if getattr(top, "is_method", False):
             continue  # radon lists methods both inside their class and on their own
         add(top, "")

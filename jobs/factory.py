@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provenfix.jobs.analyzer import Analyzer
 from provenfix.jobs.complexity import ComplexityAnalyzer
@@ -30,12 +31,9 @@ from provenfix.jobs.progress import Progress, no_progress
 from provenfix.jobs.repo_config import export_repo_semgrep
 from provenfix.jobs.semgrep_stage import SemgrepAnalyzer
 from provenfix.jobs.settings import AnalysisSettings
-from provenfix.jobs.validation.stage import (
-    DockerTestEnvironment,
-    LocalTestEnvironment,
-    TestEnvironment,
-    ValidationStage,
-)
+
+if TYPE_CHECKING:  # hypothesis and the Docker SDK: imported only when validating
+    from provenfix.jobs.validation.stage import TestEnvironment, ValidationStage
 
 OFF = PipelineConfig(validation="off")
 
@@ -76,7 +74,7 @@ def build_pipeline(
     stages = Stages(
         analyzers=analyzers,
         generators=_generators(settings, model, config.model, examples),
-        validation=ValidationStage(environment, progress=progress) if environment else None,
+        validation=_validation(environment, progress),
         rescanner=SemgrepAnalyzer(rules, timeout_s=timeout_s, env=tool_env),
     )
     return Pipeline(settings, stages, progress=progress)
@@ -138,6 +136,7 @@ def _generators(
     generators: list[CandidateGenerator] = [SemgrepAutofixGenerator(), CodemodGenerator()]
     if model is not None and settings.model_enabled:
         samples = min(options.samples, settings.model_samples or options.samples)
+        rounds = min(options.rounds, settings.model_rounds or options.rounds)
         generators.append(
             ModelRepairGenerator(
                 model,
@@ -147,9 +146,19 @@ def _generators(
                 time_budget_s=options.time_budget_s,
                 max_targets=options.max_targets,
                 examples=examples,
+                rounds=rounds,
+                target_budget_s=options.target_budget_s,
             )
         )
     return generators
+
+
+def _validation(environment: TestEnvironment | None, progress: Progress) -> ValidationStage | None:
+    if environment is None:
+        return None
+    from provenfix.jobs.validation.stage import ValidationStage
+
+    return ValidationStage(environment, progress=progress)
 
 
 def _environment(
@@ -157,6 +166,8 @@ def _environment(
 ) -> TestEnvironment | None:
     if config.validation == "off":
         return None
+    from provenfix.jobs.validation.stage import DockerTestEnvironment, LocalTestEnvironment
+
     if config.validation == "none":
         return LocalTestEnvironment(
             python=config.python, pytest_args=settings.pytest_args, environ=config.tool_environ

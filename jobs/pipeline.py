@@ -8,30 +8,41 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from provenfix.jobs import __version__
-from provenfix.jobs.analyzer import AnalysisPart, Analyzer
+from provenfix.jobs.analyzer import AnalysisPart, Analyzer, RunningScan, StartsEarly
+from provenfix.jobs.complexity import hotspots
 from provenfix.jobs.diff import Change, compute_change, open_repo
+from provenfix.jobs.early_scan import write_scan_tree
 from provenfix.jobs.evidence import collect_evidence
 from provenfix.jobs.fingerprint import Fingerprinter
 from provenfix.jobs.generation.base import CandidateGenerator, ExplainsDrops
+from provenfix.jobs.generation.code_model.repair_loop import model_attempts, repair_rounds
 from provenfix.jobs.progress import Progress, ProgressEvent, Stage, no_progress
-from provenfix.jobs.report import Candidate, Finding, Report, Skipped, ToolInfo, ValidationStatus
+from provenfix.jobs.report import (
+    Candidate,
+    Finding,
+    FunctionMetrics,
+    Report,
+    Skipped,
+    ToolInfo,
+    Validation,
+    ValidationStatus,
+)
 from provenfix.jobs.semgrep_stage import SemgrepAnalyzer
 from provenfix.jobs.settings import AnalysisSettings
 from provenfix.jobs.snapshot import Snapshot, take_snapshot
 from provenfix.jobs.suggest import assemble_suggestions, outside_reason, untouched_line
 from provenfix.jobs.suppression import split_suppressed
-from provenfix.jobs.validation.stage import (
-    NoTestEnvironment,
-    ValidationOutcome,
-    ValidationStage,
-    not_validated,
-)
+
+if TYPE_CHECKING:  # the validation stage (hypothesis, the Docker SDK) only when it runs
+    from provenfix.jobs.validation.probe import CoverageMap
+    from provenfix.jobs.validation.stage import ValidationStage
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,27 @@ class Stages:
     generators: Sequence[CandidateGenerator] = ()
     validation: ValidationStage | None = None  # None: candidates are reported, never proven
     rescanner: SemgrepAnalyzer | None = None  # findings after each candidate (evidence)
+
+
+class Focused(CandidateGenerator, Protocol):
+    def warm(self) -> None:
+        """Does now, while semgrep still scans, what it can before the findings are known."""
+        ...
+
+
+@runtime_checkable
+class Focusable(Protocol):
+    """A generator that rewrites only the functions that hold a finding or are complexity
+    hotspots, once told the hotspots (jobs.generation.codemods.focus)."""
+
+    def focused(self, snapshot: Snapshot, hotspots: Iterable[FunctionMetrics]) -> Focused: ...
+
+
+@dataclass(frozen=True)
+class _Proven:
+    verdicts: Mapping[str, Validation]
+    skipped: tuple[Skipped, ...] = ()
+    coverage: CoverageMap | None = None
 
 
 class Pipeline:
@@ -74,14 +106,13 @@ class Pipeline:
         with tempfile.TemporaryDirectory(prefix="provenfix-") as scratch_name:
             scratch = Path(scratch_name)
             with timer("analyze"):
-                snapshot = take_snapshot(change, self._settings, scratch / "head")
-                parts = self._analyze(change, snapshot, scratch)
+                snapshot, parts, generators = self._analyze(change, scratch)
             findings, suppressed = split_suppressed(
                 _in_change(change, parts, self._settings), snapshot
             )
             self._say(Stage.ANALYZE, f"{len(findings)} findings on changed lines")
             outcome, candidates = self._generate_and_validate(
-                change, snapshot, findings, scratch, timer
+                change, snapshot, findings, scratch, timer, generators
             )
             # Evidence is measured for proven candidates only: the others score 0
             # whatever it would say, and the re-scan is a whole semgrep run.
@@ -139,20 +170,59 @@ class Pipeline:
             ),
             duration_s=round(time.perf_counter() - started, 3),
             stage_durations_s=timer.durations,
+            model_attempts=model_attempts(self._stages.generators),
         )
 
-    def _analyze(self, change: Change, snapshot: Snapshot, scratch: Path) -> list[AnalysisPart]:
-        if not snapshot.files:
-            return []
-        analyzers = self._stages.analyzers(change, scratch)
-        self._say(
-            Stage.ANALYZE,
-            f"{len(snapshot.files)} Python files with " + ", ".join(a.name for a in analyzers),
-        )
-        # semgrep is a subprocess: the in-process analyzers run while it scans.
-        with ThreadPoolExecutor(max_workers=len(analyzers)) as pool:
-            futures = [pool.submit(a.analyze, snapshot, Fingerprinter()) for a in analyzers]
-            return [future.result() for future in futures]
+    def _analyze(
+        self, change: Change, scratch: Path
+    ) -> tuple[Snapshot, list[AnalysisPart], list[CandidateGenerator]]:
+        """The snapshot, each analyzer's part, and the generators for this change.
+
+        The scans that run in other processes start first, on the files the snapshot will
+        hold (jobs.early_scan); the snapshot, the in-process analyzers and the generators'
+        early work (codemods on complexity hotspots) run while they scan.
+        """
+        generators = list(self._stages.generators)
+        targets = write_scan_tree(change, self._settings, scratch / "scan")
+        analyzers = self._stages.analyzers(change, scratch) if targets else []
+        running: list[RunningScan | None] = [
+            a.start(scratch / "scan", targets) if isinstance(a, StartsEarly) else None
+            for a in analyzers
+        ]
+        pool = ThreadPoolExecutor(max_workers=max(1, len(analyzers)))
+        try:
+            snapshot = take_snapshot(change, self._settings, scratch / "head")
+            if not snapshot.files:
+                return snapshot, [], generators
+            if not analyzers:  # nothing the scan could start on, yet something to analyze
+                analyzers = self._stages.analyzers(change, scratch)
+                running = [None] * len(analyzers)
+            self._say(
+                Stage.ANALYZE,
+                f"{len(snapshot.files)} Python files with " + ", ".join(a.name for a in analyzers),
+            )
+            scans: dict[int, Future[AnalysisPart]] = {
+                i: pool.submit(scan.result, snapshot, Fingerprinter())
+                for i, scan in enumerate(running)
+                if scan is not None
+            }
+            local = {
+                i: a.analyze(snapshot, Fingerprinter())
+                for i, a in enumerate(analyzers)
+                if i not in scans
+            }
+            hot = hotspots(
+                (m for part in local.values() for m in part.metrics),
+                self._settings.complexity_threshold,
+            )
+            generators = [_focused(g, snapshot, hot) for g in generators]
+            parts = [scans[i].result() if i in scans else local[i] for i in range(len(analyzers))]
+        finally:
+            for scan in running:  # a no-op for a finished scan; stops one an error left running
+                if scan is not None:
+                    scan.cancel()
+            pool.shutdown()
+        return snapshot, parts, generators
 
     def _generate_and_validate(
         self,
@@ -161,14 +231,16 @@ class Pipeline:
         findings: list[Finding],
         scratch: Path,
         timer: _StageTimer,
-    ) -> tuple[ValidationOutcome, list[Candidate]]:
+        generators: Sequence[CandidateGenerator],
+    ) -> tuple[_Proven, list[Candidate]]:
         stage = self._stages.validation
         if stage is None or not snapshot.files:
             with timer("generate"):
-                candidates, outside = self._generate(findings, snapshot, change)
+                candidates, outside = self._generate(generators, findings, snapshot, change)
             reason = "validation is off" if stage is None else "no Python change to validate"
-            verdicts = not_validated(candidates, reason)
-            return ValidationOutcome(verdicts=verdicts, skipped=outside), candidates
+            return _Proven(_not_validated(candidates, reason), outside), candidates
+        from provenfix.jobs.validation.stage import NoTestEnvironment
+
         try:
             with timer("validate"):
                 session = stage.start(
@@ -177,18 +249,25 @@ class Pipeline:
                 findings.extend(session.failing_test_findings())
         except NoTestEnvironment as missing:
             with timer("generate"):
-                candidates, outside = self._generate(findings, snapshot, change)
+                candidates, outside = self._generate(generators, findings, snapshot, change)
             skipped = (Skipped("(test environment)", missing.reason), *outside)
-            verdicts = not_validated(candidates, missing.reason)
-            return ValidationOutcome(verdicts=verdicts, skipped=skipped), candidates
+            return _Proven(_not_validated(candidates, missing.reason), skipped), candidates
         with timer("generate"):
-            candidates, outside = self._generate(findings, snapshot, change)
+            candidates, outside = self._generate(generators, findings, snapshot, change)
         with timer("validate"):
             outcome = session.validate(candidates, _targets(candidates, findings))
-            outcome = replace(outcome, skipped=(*outcome.skipped, *outside))
+        outcome, candidates = repair_rounds(  # the model's next rounds, on the same baseline
+            generators,
+            outcome,
+            candidates,
+            lambda more: session.validate(more, _targets(more, findings)),
+            changed={f.path: f.added for f in change.files},
+            clock=timer,
+            progress=self._progress,
+        )
         proven = sum(1 for v in outcome.verdicts.values() if v.status is ValidationStatus.PASSED)
         self._say(Stage.VALIDATE, f"{proven} of {len(candidates)} candidates proven by the tests")
-        return outcome, candidates
+        return _Proven(outcome.verdicts, (*outcome.skipped, *outside), outcome.coverage), candidates
 
     def _dropped(self) -> list[Skipped]:
         return [
@@ -199,7 +278,11 @@ class Pipeline:
         ]
 
     def _generate(
-        self, findings: Sequence[Finding], snapshot: Snapshot, change: Change
+        self,
+        generators: Sequence[CandidateGenerator],
+        findings: Sequence[Finding],
+        snapshot: Snapshot,
+        change: Change,
     ) -> tuple[list[Candidate], tuple[Skipped, ...]]:
         """The candidates, and those that rewrite lines the change did not touch (never
         proven: the posting gate would turn them away, see jobs.suggest)."""
@@ -209,7 +292,7 @@ class Pipeline:
         outside: list[Skipped] = []
         seen: set[str] = set()
         changed = {f.path: f.added for f in change.files}
-        for generator in self._stages.generators:
+        for generator in generators:
             for cand in generator.generate(findings, snapshot):
                 if cand.id in seen:
                     continue
@@ -225,6 +308,20 @@ class Pipeline:
             + (f" ({len(outside)} more rewrite lines the change did not touch)" if outside else ""),
         )
         return candidates, tuple(outside)
+
+
+def _focused(
+    generator: CandidateGenerator, snapshot: Snapshot, hot: Sequence[FunctionMetrics]
+) -> CandidateGenerator:
+    if not isinstance(generator, Focusable):
+        return generator
+    focused = generator.focused(snapshot, hot)
+    focused.warm()
+    return focused
+
+
+def _not_validated(candidates: Sequence[Candidate], reason: str) -> dict[str, Validation]:
+    return {c.id: Validation(status=ValidationStatus.NOT_RUN, detail=reason) for c in candidates}
 
 
 def _targets(

@@ -206,6 +206,9 @@ class Validation:
     runs: int = 0  # sessions of the selected tests with the candidate applied
     replay: ReplayEvidence | None = None
     speed: SpeedEvidence | None = None
+    # the end of the failing tests' output with the candidate, bounded (for the code
+    # model's next round: jobs.generation.code_model.repair_loop); "" when none was kept
+    failure_output: str = ""
 
     @classmethod
     def not_run(cls, detail: str) -> Validation:
@@ -258,6 +261,38 @@ class Suggestion:
         return self.validation.status is ValidationStatus.PASSED
 
 
+class RoundsEnd(StrEnum):
+    """Why the code model was not asked again for a function."""
+
+    PROVEN = "proven"  # one of its candidates passed the tests
+    ROUNDS = "rounds"  # the last round allowed was asked
+    TARGET_BUDGET = "target_budget"  # the function's share of the model's time was spent
+    ANALYSIS_BUDGET = "analysis_budget"  # the analysis' model time was spent
+    UNTESTABLE = "untestable"  # no test judged its candidates: none would judge another
+    MODEL_FAILED = "model_failed"
+    NOT_VALIDATED = "not_validated"  # nothing was validated: one round only
+
+
+@dataclass(frozen=True)
+class ModelAttempt:
+    """What the code model spent on one function over its rounds (generate, validate,
+    regenerate with the failures: jobs.generation.code_model.repair_loop)."""
+
+    path: str
+    function: str  # qualified name
+    finding_ids: tuple[str, ...]
+    rounds: int
+    samples: int  # answers drawn, re-samples included
+    unchanged: int  # answers that returned the function unchanged: dropped, re-sampled
+    repeated: int  # answers that repeated an earlier round's rewrite: dropped, re-sampled
+    candidates: int  # distinct candidates sent to validation
+    narrowed: int  # rounds that asked for the suspicious lines only
+    prompt_tokens: int | None  # None: the backend does not count tokens
+    completion_tokens: int | None
+    seconds: float
+    end: RoundsEnd
+
+
 @dataclass(frozen=True)
 class ToolInfo:
     version: str
@@ -279,6 +314,7 @@ class Report:
     skipped: tuple[Skipped, ...]
     duration_s: float
     stage_durations_s: dict[str, float] = field(default_factory=dict)
+    model_attempts: tuple[ModelAttempt, ...] = ()
 
     @property
     def suggestions_validated(self) -> int:

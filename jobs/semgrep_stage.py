@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,38 +110,21 @@ class SemgrepAnalyzer:
 
     def analyze(self, snapshot: Snapshot, fingerprint: Fingerprinter) -> AnalysisPart:
         targets = [f.change.path for f in snapshot.files]
-        if not targets:
-            return AnalysisPart()
-        skipped: list[Skipped] = []
-        configs = [self._bundled_config()]
+        return self.start(snapshot.root, targets).result(snapshot, fingerprint)
+
+    def start(self, root: Path, targets: Sequence[str]) -> SemgrepScan:
+        """Starts scanning `targets` (paths relative to `root`) and returns at once."""
+        return SemgrepScan(self, root, targets)
+
+    def _configs(self) -> tuple[list[Path], list[Skipped]]:
+        configs, skipped = [self._bundled_config()], []
         if self._repo_rules is not None:
             problem = _precheck_repo_rules(self._repo_rules.path)
             if problem:
                 skipped.append(Skipped(self._repo_rules.origin, problem))
             else:
                 configs.append(self._repo_rules.path)
-        try:
-            output = self._scan(snapshot.root, targets, configs)
-        except _ConfigRejected as rejected:
-            if len(configs) == 1:
-                raise ToolFailure(f"bundled semgrep rules rejected: {rejected}") from None
-            skipped.append(
-                Skipped(
-                    self._repo_rules.origin if self._repo_rules else "semgrep config",
-                    f"repository semgrep config is invalid and was not used: {rejected}",
-                )
-            )
-            output = self._scan(snapshot.root, targets, configs[:1])
-        except subprocess.TimeoutExpired:
-            budget = f"time budget: semgrep ran over {self._timeout_s:.0f} s"
-            return AnalysisPart(skipped=(*skipped, *(Skipped(t, budget) for t in targets)))
-        findings = [
-            finding
-            for result in output.get("results", [])
-            if (finding := _to_finding(result, snapshot, fingerprint)) is not None
-        ]
-        skipped.extend(_target_errors(output))
-        return AnalysisPart(findings=tuple(findings), skipped=tuple(skipped))
+        return configs, skipped
 
     def _bundled_config(self) -> Path:
         if self._merged is None:
@@ -155,6 +139,12 @@ class SemgrepAnalyzer:
         return [r for r in output.get("results", []) if isinstance(r, dict)]
 
     def _scan(self, root: Path, targets: Sequence[str], configs: Sequence[Path]) -> Any:
+        process = self._launch(root, targets, configs)
+        return self._read(process, *_communicate(process, self._timeout_s))
+
+    def _launch(
+        self, root: Path, targets: Sequence[str], configs: Sequence[Path]
+    ) -> subprocess.Popen[str]:
         command = [
             self._executable or semgrep_executable(),
             "scan",
@@ -172,26 +162,115 @@ class SemgrepAnalyzer:
         for config in configs:
             command += ["--config", str(config)]
         command += ["--", *targets]
-        proc = subprocess.run(
+        return subprocess.Popen(
             command,
             cwd=root,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=self._timeout_s,
             env=self._env,
-            check=False,
         )
+
+    @staticmethod
+    def _read(process: subprocess.Popen[str], stdout: str, stderr: str) -> Any:
         try:
-            output = json.loads(proc.stdout) if proc.stdout.strip() else {}
+            output = json.loads(stdout) if stdout.strip() else {}
         except json.JSONDecodeError:
             output = {}
-        if proc.returncode == _CONFIG_ERROR_EXIT or _has_rule_errors(output):
-            raise _ConfigRejected(_first_error(output, proc.stderr))
-        if proc.returncode not in (0, 1) or "results" not in output:
+        if process.returncode == _CONFIG_ERROR_EXIT or _has_rule_errors(output):
+            raise _ConfigRejected(_first_error(output, stderr))
+        if process.returncode not in (0, 1) or "results" not in output:
             raise ToolFailure(
-                f"semgrep failed (exit {proc.returncode}): {_first_error(output, proc.stderr)}"
+                f"semgrep failed (exit {process.returncode}): {_first_error(output, stderr)}"
             )
         return output
+
+
+class SemgrepScan:
+    """One semgrep run, started before its result is wanted (jobs.early_scan).
+
+    `result` matches it against the snapshot: results and errors of files the
+    snapshot does not hold are dropped, files it holds that were not scanned are
+    scanned then. The time budget counts from the start.
+    """
+
+    def __init__(self, analyzer: SemgrepAnalyzer, root: Path, targets: Sequence[str]) -> None:
+        self._analyzer = analyzer
+        self.root, self.targets = root, tuple(targets)
+        self._deadline = time.monotonic() + analyzer._timeout_s
+        self._configs: list[Path] = []
+        self._skipped: list[Skipped] = []
+        self._process: subprocess.Popen[str] | None = None
+        if self.targets:
+            self._begin()
+
+    def _begin(self) -> None:
+        self._configs, self._skipped = self._analyzer._configs()
+        self._process = self._analyzer._launch(self.root, self.targets, self._configs)
+
+    def result(self, snapshot: Snapshot, fingerprint: Fingerprinter) -> AnalysisPart:
+        wanted = [f.change.path for f in snapshot.files]
+        if not wanted:
+            self.cancel()
+            return AnalysisPart()
+        if self._process is None:  # started on nothing: the snapshot's files, now
+            self.root, self.targets = snapshot.root, tuple(wanted)
+            self._begin()
+        skipped = list(self._skipped)
+        try:
+            output = self._output(skipped)
+            missing = [path for path in wanted if path not in self.targets]
+            if missing:
+                more = self._analyzer._scan(snapshot.root, missing, self._configs)
+                output = {
+                    "results": [*output.get("results", []), *more.get("results", [])],
+                    "errors": [*output.get("errors", []), *more.get("errors", [])],
+                }
+        except subprocess.TimeoutExpired:
+            budget = f"time budget: semgrep ran over {self._analyzer._timeout_s:.0f} s"
+            return AnalysisPart(skipped=(*skipped, *(Skipped(t, budget) for t in wanted)))
+        findings = [
+            finding
+            for result in output.get("results", [])
+            if (finding := _to_finding(result, snapshot, fingerprint)) is not None
+        ]
+        left_out = set(self.targets) - set(wanted)
+        skipped.extend(s for s in _target_errors(output) if s.path not in left_out)
+        return AnalysisPart(findings=tuple(findings), skipped=tuple(skipped))
+
+    def cancel(self) -> None:
+        """Stops the run if it is still going (the analysis failed or has no file)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()  # `result` may be reading its pipes in another thread
+
+    def _output(self, skipped: list[Skipped]) -> Any:
+        assert self._process is not None
+        timeout = max(self._deadline - time.monotonic(), 0.0)
+        try:
+            return self._analyzer._read(self._process, *_communicate(self._process, timeout))
+        except _ConfigRejected as rejected:
+            if len(self._configs) == 1:
+                raise ToolFailure(f"bundled semgrep rules rejected: {rejected}") from None
+            repo_rules = self._analyzer._repo_rules
+            skipped.append(
+                Skipped(
+                    repo_rules.origin if repo_rules else "semgrep config",
+                    f"repository semgrep config is invalid and was not used: {rejected}",
+                )
+            )
+            self._configs = self._configs[:1]
+            return self._analyzer._scan(self.root, self.targets, self._configs)
+
+
+def _communicate(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Its stdout and stderr; killed (and TimeoutExpired) when it runs over `timeout`."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
 
 
 class _ConfigRejected(Exception):

@@ -42,6 +42,7 @@ class AnalysisSettings:
     pytest_args: tuple[str, ...] = ()  # e.g. ("tests/unit", "-m", "not slow")
     model_enabled: bool = True  # the repository may switch the deployment's code model off
     model_samples: int | None = None  # fewer answers per function than the deployment's
+    model_rounds: int | None = None  # fewer repair rounds per function than the deployment's
 
     def is_ignored(self, path: str) -> bool:
         """`paths.ignore` as .gitignore reads it: `tests/` ignores every file below a
@@ -100,6 +101,7 @@ class _Tests(_Strict):
 class _Model(_Strict):
     enabled: bool = True
     samples: int | None = Field(default=None, ge=1, le=16)
+    rounds: int | None = Field(default=None, ge=1, le=5)
 
 
 class RepoConfig(_Strict):
@@ -155,6 +157,7 @@ def load_repo_config(text: str, *, source: str = REPO_CONFIG_PATH) -> AnalysisSe
         pytest_args=tuple(config.tests.pytest_args),
         model_enabled=config.model.enabled,
         model_samples=config.model.samples,
+        model_rounds=config.model.rounds,
     )
 
 

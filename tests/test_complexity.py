@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from repo_support import MakeRepo
@@ -62,3 +63,35 @@ def test_threshold_is_configurable_and_methods_are_qualified(
     (finding,) = [f for f in part.findings if f.rule_id.startswith("complexity")]
     assert finding.function == "C.m" and "new in this change" in finding.message
     assert part.metrics[0].cc_base is None
+
+
+TRICKY = [
+    'def f(a,\n      b):  # two lines\n    """Doc\n\n    string."""\n'
+    "    return (a +\n            b)\n",
+    "x = 1; y = 2\nif x: y = 3  # comment\n\n\n# alone\n"
+    "z = [\n    1,  # one\n    # between\n    2,\n]\n",
+    "s = 'a' \\\n    'b'\nt = '''\n  in a string: ( [ {\n'''\nclass C: pass\n",
+    "def g():\n    return f'{1}' \\\n        + \"x\"\n\x0c\ndef h(): return 1\n",
+    "a = 1\r\nb = (2,\r\n     3)\r\n",
+    "a = 1\rb = 2\n",
+    "if True:\n    pass\n  # dedented comment\nelse_ = '''x'''\n",
+    'r"""raw\ndocstring"""\nb"bytes" ; u"x"\n',
+    "x = 1\n   ",  # whitespace after the last logical line
+    "\u05e2\u05b4\u05d1 = 1\n",  # a combining mark: tokenize's error token, radon's SyntaxError
+    "",
+]
+
+
+def test_raw_metrics_are_radons() -> None:
+    from radon.raw import analyze
+
+    from provenfix.jobs.radon_raw import raw_metrics
+
+    def outcome(measure: Callable[[str], object], source: str) -> object:
+        try:
+            return measure(source)
+        except SyntaxError as exc:
+            return str(exc)
+
+    for source in TRICKY:
+        assert outcome(raw_metrics, source) == outcome(analyze, source), source

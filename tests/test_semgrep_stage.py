@@ -133,3 +133,15 @@ def test_broken_bundled_rules_are_an_internal_failure(make_repo: MakeRepo, tmp_p
     snapshot = take_snapshot(change, AnalysisSettings(), tmp_path / "snap")
     with pytest.raises(ToolFailure, match="bundled semgrep rules rejected"):
         SemgrepAnalyzer(bad).analyze(snapshot, Fingerprinter())
+
+
+def test_the_scan_started_before_the_snapshot_matches_it(
+    make_repo: MakeRepo, rules_dir: Path
+) -> None:
+    # semgrep starts on a guess of the snapshot's files (jobs.early_scan): with one file
+    # allowed, the guess is a.py, which does not parse, so the snapshot holds b.py instead.
+    repo = make_repo({"x.py": ""}, {"a.py": "def f(:\n    x == None\n", "b.py": "y = 2 == None\n"})
+    report = run(repo.path, rules_dir, max_files=1)
+    assert [f.path for f in report.findings] == ["b.py"]
+    (skip,) = [s for s in report.skipped if s.path == "a.py"]  # no semgrep error for it
+    assert skip.reason.startswith("does not parse")

@@ -8,6 +8,7 @@ from typing import Any
 from provenfix.jobs.report import (
     Finding,
     FunctionMetrics,
+    ModelAttempt,
     ReplayEvidence,
     Report,
     Skipped,
@@ -42,6 +43,29 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "metrics": [_metrics(m) for m in report.metrics],
         "suggestions": [suggestion_to_dict(s) for s in report.suggestions],
         "skipped": [_skipped(s) for s in report.skipped],
+        **(
+            {"model_attempts": [_attempt(a) for a in report.model_attempts]}
+            if report.model_attempts
+            else {}
+        ),
+    }
+
+
+def _attempt(a: ModelAttempt) -> dict[str, Any]:
+    return {
+        "path": a.path,
+        "function": a.function,
+        "finding_ids": list(a.finding_ids),
+        "rounds": a.rounds,
+        "samples": a.samples,
+        "unchanged": a.unchanged,
+        "repeated": a.repeated,
+        "candidates": a.candidates,
+        "narrowed": a.narrowed,
+        "prompt_tokens": a.prompt_tokens,
+        "completion_tokens": a.completion_tokens,
+        "seconds": a.seconds,
+        "end": a.end.value,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from provenfix.jobs.formats.patch import change_lines
+from provenfix.jobs.formats.text import attempt_summary
 from provenfix.jobs.report import Report, Severity, Suggestion
 
 _ICON = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.INFO: "🔵"}
@@ -46,6 +47,10 @@ def render_markdown(report: Report) -> str:
             lines.append(
                 f"| `{m.path}::{m.name}` | {before} → {m.cc_head} | {mi_before} → {m.mi_head:.1f} |"
             )
+        lines += ["", "</details>", ""]
+    if report.model_attempts:
+        lines += ["<details><summary>Code model rounds</summary>", ""]
+        lines += [f"- `{attempt_summary(a)}`" for a in report.model_attempts]
         lines += ["", "</details>", ""]
     if report.skipped:
         count = len(report.skipped)

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from provenfix.jobs.formats.patch import change_lines
-from provenfix.jobs.report import Report, Skipped
+from provenfix.jobs.report import ModelAttempt, Report, RoundsEnd, Skipped
+
+_ENDS = {
+    RoundsEnd.PROVEN: "proven",
+    RoundsEnd.ROUNDS: "nothing proven in the rounds allowed",
+    RoundsEnd.TARGET_BUDGET: "its time budget was spent",
+    RoundsEnd.ANALYSIS_BUDGET: "the analysis' model time was spent",
+    RoundsEnd.UNTESTABLE: "no test judges it",
+    RoundsEnd.MODEL_FAILED: "the model failed",
+    RoundsEnd.NOT_VALIDATED: "not validated",
+}
 
 
 def render_text(report: Report) -> str:
@@ -32,6 +42,9 @@ def render_text(report: Report) -> str:
             f"{state}, reliability {s.score.reliability:.2f}"
         )
         out += [f"      {line}" for line in change_lines(s)]
+    if report.model_attempts:
+        out += ["", "  code model, per function:"]
+        out += [f"    {attempt_summary(a)}" for a in report.model_attempts]
     if report.skipped:
         out += ["", f"  skipped: not analyzed or not posted ({len(report.skipped)}):"]
         out += [f"    {_where(s)}: {s.reason}" for s in report.skipped]
@@ -45,3 +58,23 @@ def render_text(report: Report) -> str:
 
 def _where(s: Skipped) -> str:
     return s.path if s.line is None else f"{s.path}:{s.line}"
+
+
+def attempt_summary(a: ModelAttempt) -> str:
+    """`calc.py::mean: 2 rounds, 6 answers (1 unchanged), 900+120 tokens, 4.1 s: proven`"""
+    dropped = [
+        f"{count} {what}"
+        for count, what in ((a.unchanged, "unchanged"), (a.repeated, "repeated"))
+        if count
+    ]
+    tokens = (
+        f", {a.prompt_tokens}+{a.completion_tokens} tokens"
+        if a.prompt_tokens is not None and a.completion_tokens is not None
+        else ""
+    )
+    return (
+        f"{a.path}::{a.function}: {a.rounds} round{'s' if a.rounds != 1 else ''}, "
+        f"{a.samples} answers" + (f" ({', '.join(dropped)})" if dropped else "")
+        + (f", {a.narrowed} on its suspicious lines only" if a.narrowed else "")
+        + f"{tokens}, {a.seconds:.1f} s: {_ENDS[a.end]}"
+    )  # fmt: skip

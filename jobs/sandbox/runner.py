@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,8 @@ __all__ = [
     "SandboxResult",
     "SandboxSettings",
     "base_environment",
+    "container_kwargs",
+    "remove_container",
     "run_container",
     "sandbox_from_env",
 ]
@@ -139,7 +140,8 @@ def describe(
     return f"exit code {exit_code}"
 
 
-def _create_kwargs(spec: ContainerSpec, name: str) -> dict[str, Any]:
+def container_kwargs(spec: ContainerSpec, name: str) -> dict[str, Any]:
+    """The engine's create arguments for `spec`: every hardening setting of a sandbox run."""
     limits = spec.limits
     volumes: dict[str, dict[str, str]] = {}
     if spec.workdir is not None:
@@ -207,7 +209,7 @@ def _kill(container: Any) -> None:
         raise SandboxRunError(f"container {container.name} did not stop after kill: {exc}") from exc
 
 
-def _remove(client: docker.DockerClient, name: str) -> None:
+def remove_container(client: docker.DockerClient, name: str) -> None:
     # By name: it also finds a container whose create call was interrupted.
     with contextlib.suppress(docker.errors.NotFound):
         client.api.remove_container(name, force=True, v=True)
@@ -228,7 +230,7 @@ def run_container(
     failed = True
     try:
         try:
-            container: Any = client.containers.create(**_create_kwargs(spec, name))
+            container: Any = client.containers.create(**container_kwargs(spec, name))
             started = time.monotonic()
             container.start()
         except docker.errors.ImageNotFound as exc:
@@ -251,7 +253,7 @@ def run_container(
         return result
     finally:
         try:
-            _remove(client, name)
+            remove_container(client, name)
         except (docker.errors.DockerException, OSError) as exc:
             if not failed:  # never hide the exception that is already on its way
                 raise SandboxRunError(f"removing container {name} failed: {exc}") from exc
@@ -324,12 +326,16 @@ class DockerSandbox:
         Only containers labelled with `settings.owner`: other workers' runs are not ours.
         """
         labels = [f"{CONTAINER_LABEL}=1", f"{OWNER_LABEL}={self.settings.owner}"]
-        found: list[Any] = self.client.containers.list(all=True, filters={"label": labels})
+        # The listing itself, not a model per container: one that is removed meanwhile
+        # (another analysis ending) must not fail the listing.
+        found: list[dict[str, Any]] = self.client.api.containers(
+            all=True, filters={"label": labels}
+        )
         cutoff = time.time() - older_than_s
         return sorted(
-            str(container.name)
-            for container in found
-            if older_than_s <= 0 or _created_at(container) < cutoff
+            str(entry["Names"][0]).lstrip("/")
+            for entry in found
+            if entry.get("Names") and (older_than_s <= 0 or _created_at(entry) < cutoff)
         )
 
     def remove_leftovers(self, *, older_than_s: float = 0.0) -> int:
@@ -337,22 +343,24 @@ class DockerSandbox:
         containers older than any run may last (another worker of this owner may be busy)."""
         names = self.leftover_containers(older_than_s=older_than_s)
         for name in names:
-            _remove(self.client, name)
+            remove_container(self.client, name)
         return len(names)
 
     @property
     def longest_run_s(self) -> float:
-        """No container of ours lives longer than this unless its worker died."""
-        return max(self.settings.limits.timeout_s, self.settings.install_limits.timeout_s) + 60
+        """No container of ours lives longer than this unless its worker died (a warm
+        container lives for an analysis, up to `warm_lifetime_s`)."""
+        settings = self.settings
+        longest = max(settings.limits.timeout_s, settings.install_limits.timeout_s)
+        if settings.warm:
+            longest = max(longest, settings.warm_lifetime_s)
+        return longest + 60
 
 
-def _created_at(container: Any) -> float:
-    created = str(container.attrs.get("Created", ""))
-    try:  # RFC 3339 with nanoseconds: keep the seconds
-        stamp = datetime.strptime(created[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return time.time()  # unknown age: never old enough to remove
-    return stamp.timestamp()
+def _created_at(entry: dict[str, Any]) -> float:
+    created = entry.get("Created")
+    # unknown age: never old enough to remove
+    return float(created) if isinstance(created, int | float) else time.time()
 
 
 def open_sandbox(settings: SandboxSettings) -> DockerSandbox:

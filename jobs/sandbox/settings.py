@@ -135,6 +135,11 @@ class SandboxSettings:
     scratch_dir: Path | None = None  # where install copies of checkouts go (tmp if None)
     pull_missing_base: bool = True
     owner: str = "provenfix"  # label value; one per worker host (or test session)
+    # One warm container (fork server) per analysis and environment image, for all its runs;
+    # off: a throw-away container per run.
+    warm: bool = True
+    parallel: int = 0  # runs at once per analysis (a warm container each); 0: as the engine allows
+    warm_lifetime_s: float = 3600.0  # a warm container is replaced (or removed) after this
     # DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH as the worker's environment had them
     docker_env: tuple[tuple[str, str], ...] = ()
 
@@ -154,7 +159,8 @@ def sandbox_settings(reader: SettingsReader) -> SandboxSettings:
     PROVENFIX_SANDBOX_IMAGE, _ENV_REPOSITORY, _MEMORY, _PIDS, _CPUS, _TIMEOUT_S,
     _TMPFS, _OUTPUT_CAP, _INSTALL_NETWORK, _INSTALL_TIMEOUT_S, _CA_CERTS ("" to
     mount none), _SCRATCH, _OWNER, _DOCKER_HOST (else DOCKER_HOST and its TLS
-    variables apply when connecting), and PROVENFIX_PIP_INDEX_URL.
+    variables apply when connecting), _WARM, _PARALLEL ("auto" or a number),
+    _WARM_LIFETIME_S, and PROVENFIX_PIP_INDEX_URL.
     """
     defaults = SandboxSettings()
     base = defaults.limits
@@ -203,7 +209,28 @@ def sandbox_settings(reader: SettingsReader) -> SandboxSettings:
         pip_index_url=reader.optional("PROVENFIX_PIP_INDEX_URL"),
         scratch_dir=scratch,
         owner=reader.text("PROVENFIX_SANDBOX_OWNER", defaults.owner),
+        warm=reader.boolean("PROVENFIX_SANDBOX_WARM", defaults.warm),
+        parallel=_parallel(reader, "PROVENFIX_SANDBOX_PARALLEL"),
+        warm_lifetime_s=reader.decimal(
+            "PROVENFIX_SANDBOX_WARM_LIFETIME_S",
+            defaults.warm_lifetime_s,
+            low=60,
+            high=24 * 3600,
+            hint="seconds a warm container may live; at least the longest analysis",
+        ),
     )
+
+
+MAX_PARALLEL = 64
+
+
+def _parallel(reader: SettingsReader, name: str) -> int:
+    """0 for "auto" (or unset): as many runs at once as the engine's cores and memory allow."""
+    setting = reader.get(name)
+    if setting is None or setting.text.lower() == "auto":
+        return 0
+    hint = "auto, or how many runs at once; 1 proves candidates one by one"
+    return reader.integer(name, 0, low=1, high=MAX_PARALLEL, hint=hint)
 
 
 def _size(reader: SettingsReader, name: str, default: str, *, minimum: int) -> str:

@@ -22,7 +22,9 @@ from provenfix.jobs.sandbox.errors import WorkdirError
 from provenfix.jobs.sandbox.settings import SANDBOX_GID, SANDBOX_UID
 
 
-def prepare_workdir(src: Path, dst: Path, *, exclude: Collection[str] = ()) -> Path:
+def prepare_workdir(
+    src: Path, dst: Path, *, exclude: Collection[str] = (), into_empty: bool = False
+) -> Path:
     """Copy the tree `src` to the new directory `dst`, writable by the sandbox user.
 
     Symlinks are copied as links, never followed, so nothing outside `src` is
@@ -31,13 +33,19 @@ def prepare_workdir(src: Path, dst: Path, *, exclude: Collection[str] = ()) -> P
     FIFOs, sockets and devices are skipped. Names in `exclude` (e.g. ".git") are
     skipped at every level. As root the copy is chowned to uid 10001; otherwise
     it is made world-writable (the engine's user namespace maps nothing, so that
-    is the only way uid 10001 can write it).
+    is the only way uid 10001 can write it). With `into_empty`, `dst` is an existing
+    empty directory (a warm container's mounted one, see `clear_workdir`).
     """
-    return copy_tree(src, dst, exclude=exclude, for_sandbox=True)
+    return copy_tree(src, dst, exclude=exclude, for_sandbox=True, into_empty=into_empty)
 
 
 def copy_tree(
-    src: Path, dst: Path, *, exclude: Collection[str] = (), for_sandbox: bool = False
+    src: Path,
+    dst: Path,
+    *,
+    exclude: Collection[str] = (),
+    for_sandbox: bool = False,
+    into_empty: bool = False,
 ) -> Path:
     """`prepare_workdir`'s copy; without `for_sandbox`, owners and modes stay the caller's
     (the `--sandbox none` runs)."""
@@ -45,12 +53,15 @@ def copy_tree(
     dst = Path(dst)
     if not src.is_dir() or src.is_symlink():
         raise WorkdirError(f"cannot copy {src}: not a directory")
-    if dst.exists() or dst.is_symlink():
+    if into_empty:
+        if dst.is_symlink() or not dst.is_dir() or any(dst.iterdir()):
+            raise WorkdirError(f"{dst} is not an empty directory")
+    elif dst.exists() or dst.is_symlink():
         raise WorkdirError(f"{dst} already exists; pass a new path")
     if Path(os.path.realpath(dst)).is_relative_to(os.path.realpath(src)):
         raise WorkdirError(f"{dst} lies inside {src}")
     as_root = os.geteuid() == 0
-    dst.mkdir(parents=True)
+    dst.mkdir(parents=True, exist_ok=into_empty)
     if for_sandbox:
         _grant(dst, as_root)
     dirs: set[str] = set()
@@ -160,6 +171,32 @@ def remove_workdir(path: Path) -> None:
             raise WorkdirError(f"cannot remove {path}: {done.stderr.strip()}") from None
     except OSError as exc:
         raise WorkdirError(f"cannot remove {path}: {exc}") from exc
+
+
+def clear_workdir(path: Path) -> None:
+    """Empty a work directory a run used, keeping the directory itself (a warm container
+    has it mounted): every entry is deleted as `remove_workdir` deletes, links unfollowed,
+    and the directory is made the sandbox's again, whatever mode the run left it in."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        raise WorkdirError(f"{path} is not a directory; refusing to empty it")
+    if os.geteuid() != 0:
+        path.chmod(0o777)
+    for entry in list(os.scandir(path)):
+        if entry.is_dir(follow_symlinks=False):
+            remove_workdir(Path(entry.path))
+        else:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise WorkdirError(f"cannot remove {entry.path}: {exc}") from exc
+    if any(path.iterdir()):
+        raise WorkdirError(f"{path} could not be emptied")
+    _grant(path, os.geteuid() == 0)
+    if os.geteuid() == 0:
+        path.chmod(0o755)
 
 
 def _open_up(top: Path) -> None:

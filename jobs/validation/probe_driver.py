@@ -11,6 +11,8 @@ exit status as it saw it (waitpid). A step that runs past its time is killed
 with its whole process group. Test code can lie about its own step while it
 runs; it cannot rewrite what already left, forge another step, or change the
 exit status the driver observed, and the host cross-checks the rest.
+
+The warm fork server (probe_server.py) runs its steps with `run_steps` too.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 MAX_STEP_BYTES = 256 * 1024 * 1024
+# (step, write_fd) -> exit code, in the forked child; it may not return
+ChildBody = Callable[[dict[str, Any], int], int]
+Consume = Callable[[dict[str, Any]], bool]  # True: the record was the caller's, not relayed
 
 
 def _channel_write(fd: int, record: dict[str, Any]) -> None:
@@ -41,6 +47,18 @@ def _not_dumpable() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
 
 
+def read_versions(head_files: dict[str, str]) -> dict[str, dict[str, str]]:
+    """path -> {"cand": the tree's text, "head": the text in `head_files[path]`}."""
+    versions: dict[str, dict[str, str]] = {}
+    for path, head_file in head_files.items():
+        with open(path, encoding="utf-8") as handle:
+            current = handle.read()
+        with open(head_file, encoding="utf-8") as handle:
+            head = handle.read()
+        versions[path] = {"cand": current, "head": head}
+    return versions
+
+
 def _lay_over(versions: dict[str, dict[str, str]], tree: str) -> None:
     for path, texts in versions.items():
         with open(path, "w", encoding="utf-8") as handle:
@@ -48,7 +66,12 @@ def _lay_over(versions: dict[str, dict[str, str]], tree: str) -> None:
 
 
 def _relay(
-    channel: int, step: str, pid: int, read_fd: int, timeout_s: float
+    channel: int,
+    step: str,
+    pid: int,
+    read_fd: int,
+    timeout_s: float,
+    consume: Consume | None = None,
 ) -> tuple[int | None, bool]:
     """Forward the child's lines until it exits; (wait status, timed out)."""
     deadline = time.monotonic() + timeout_s
@@ -83,7 +106,7 @@ def _relay(
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
-            _forward(channel, step, line)
+            _forward(channel, step, line, consume)
         if received > MAX_STEP_BYTES:
             _channel_write(channel, {"s": step, "t": "garbage", "reason": "output cap"})
             break
@@ -93,77 +116,110 @@ def _relay(
         with contextlib.suppress(ChildProcessError):
             _, status = os.waitpid(pid, 0)
     if pending.strip():
-        _forward(channel, step, pending)
+        _forward(channel, step, pending, consume)
     return status, timed_out
 
 
-def _forward(channel: int, step: str, line: bytes) -> None:
+def _forward(channel: int, step: str, line: bytes, consume: Consume | None = None) -> None:
     try:
         record = json.loads(line)
     except ValueError:
         record = None
     if not isinstance(record, dict):
         record = {"t": "garbage", "reason": "a line that is not a JSON object"}
+    elif consume is not None and consume(record):
+        return
     record["s"] = step
     _channel_write(channel, record)
+
+
+def _exit_record(name: str, status: int | None, timed_out: bool, started: float) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "s": name,
+        "t": "exit",
+        "timed_out": timed_out,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    if status is not None and os.WIFEXITED(status):
+        record["code"] = os.WEXITSTATUS(status)
+    elif status is not None and os.WIFSIGNALED(status):
+        record["signal"] = os.WTERMSIG(status)
+    return record
+
+
+def _fork_step(step: dict[str, Any], channel: int, body: ChildBody) -> tuple[int, int]:
+    """Fork the step's child (its own process group; only the pipe leads out): (pid, read fd)."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            os.setpgid(0, 0)
+            os.close(read_fd)
+            os.close(channel)
+            code = body(step, write_fd)
+        except BaseException as exc:  # noqa: BLE001 - reported, then the child ends
+            traceback.print_exc()
+            reason = f"{type(exc).__name__}: {exc}".strip()[:500]
+            with contextlib.suppress(OSError):
+                _channel_write(write_fd, {"t": "crash", "reason": reason})
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    os.close(write_fd)
+    return pid, read_fd
+
+
+def run_steps(
+    channel: int,
+    steps: list[dict[str, Any]],
+    versions: dict[str, dict[str, str]],
+    body: ChildBody,
+    *,
+    deadline: float | None = None,
+    consume: Consume | None = None,
+) -> bool:
+    """Each step in a forked child, its records relayed; False when `deadline` (monotonic)
+    cut the run short (the step running then is reported as timed out, later ones not at all)."""
+    for step in steps:
+        name = str(step["name"])
+        timeout_s = float(step.get("timeout_s", 600))
+        if deadline is not None:
+            timeout_s = min(timeout_s, deadline - time.monotonic())
+            if timeout_s <= 0:
+                return False
+        _lay_over(versions, str(step.get("tree", "cand")))
+        started = time.monotonic()
+        pid, read_fd = _fork_step(step, channel, body)
+        try:
+            status, timed_out = _relay(channel, name, pid, read_fd, timeout_s, consume)
+        finally:
+            os.close(read_fd)
+        _channel_write(channel, _exit_record(name, status, timed_out, started))
+        if timed_out and deadline is not None and time.monotonic() >= deadline:
+            return False
+    _lay_over(versions, "cand")
+    return True
 
 
 def main(argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as handle:
         plan: dict[str, Any] = json.load(handle)
     root = os.getcwd()
-    versions: dict[str, dict[str, str]] = {}
-    for path, head_file in plan.get("versions", {}).items():
-        with open(path, encoding="utf-8") as handle:
-            current = handle.read()
-        with open(head_file, encoding="utf-8") as handle:
-            head = handle.read()
-        versions[path] = {"cand": current, "head": head}
+    versions = read_versions(plan.get("versions", {}))
     channel = os.dup(1)
     os.dup2(2, 1)
     _not_dumpable()
     import provenfix_probe  # type: ignore[import-not-found]  # pytest imported once, before forks
 
-    for step in plan["steps"]:
-        name = str(step["name"])
-        _lay_over(versions, str(step.get("tree", "cand")))
-        read_fd, write_fd = os.pipe()
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # the child: only the pipe leads out
-            code = 70
-            try:
-                os.setpgid(0, 0)
-                os.close(read_fd)
-                os.close(channel)
-                code = provenfix_probe.run_step(
-                    step, provenfix_probe.Channel(write_fd), root, versions
-                )
-            except BaseException as exc:  # noqa: BLE001 - reported, then the child ends
-                traceback.print_exc()
-                reason = f"{type(exc).__name__}: {exc}".strip()[:500]
-                with contextlib.suppress(OSError):
-                    _channel_write(write_fd, {"t": "crash", "reason": reason})
-            finally:
-                with contextlib.suppress(Exception):
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                os._exit(code)
-        os.close(write_fd)
-        status, timed_out = _relay(channel, name, pid, read_fd, float(step.get("timeout_s", 600)))
-        os.close(read_fd)
-        exit_record: dict[str, Any] = {
-            "s": name,
-            "t": "exit",
-            "timed_out": timed_out,
-            "seconds": round(time.monotonic() - started, 3),
-        }
-        if status is not None and os.WIFEXITED(status):
-            exit_record["code"] = os.WEXITSTATUS(status)
-        elif status is not None and os.WIFSIGNALED(status):
-            exit_record["signal"] = os.WTERMSIG(status)
-        _channel_write(channel, exit_record)
-    _lay_over(versions, "cand")
+    def body(step: dict[str, Any], write_fd: int) -> int:
+        return int(
+            provenfix_probe.run_step(step, provenfix_probe.Channel(write_fd), root, versions)
+        )
+
+    run_steps(channel, plan["steps"], versions, body)
     _channel_write(channel, {"t": "done"})
     return 0
 

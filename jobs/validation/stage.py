@@ -32,8 +32,9 @@ from provenfix.jobs.validation.local_runner import SubprocessTestRunner
 from provenfix.jobs.validation.probe import CoverageMap
 from provenfix.jobs.validation.replay import plan_replay, record_targets
 from provenfix.jobs.validation.selection import select_tests
-from provenfix.jobs.validation.testrun import SandboxTestRunner, TestRunner, run_tests
+from provenfix.jobs.validation.testrun import TestRunner, close_runner, run_tests
 from provenfix.jobs.validation.validator import Baseline, Case, Validator
+from provenfix.jobs.validation.warm_runner import WarmTestRunner
 
 
 class TestEnvironment(Protocol):
@@ -43,7 +44,9 @@ class TestEnvironment(Protocol):
 
 
 class DockerTestEnvironment:
-    """Dependencies installed once per fingerprint into an image; tests in hardened containers."""
+    """Dependencies installed once per fingerprint into an image; tests in hardened containers:
+    warm ones that serve every run of the analysis (jobs.validation.warm_runner), or with
+    PROVENFIX_SANDBOX_WARM=false a fresh one per run (the same server and channel)."""
 
     def __init__(
         self,
@@ -83,9 +86,18 @@ class DockerTestEnvironment:
             + (f"built in {image.duration_s:.0f} s" if image.built else "reused"),
         )
         scratch.mkdir(parents=True, exist_ok=True)
-        return SandboxTestRunner(
-            self._sandbox, image.tag, scratch, limits=self._limits, pytest_args=self._pytest_args
+        warm = self._sandbox.settings.warm
+        runner = WarmTestRunner(
+            self._sandbox,
+            image.tag,
+            scratch,
+            limits=self._limits,
+            pytest_args=self._pytest_args,
+            reuse=warm,
         )
+        kind = "warm containers, one fork server each" if warm else "a fresh container per run"
+        self._say(Stage.VALIDATE, f"sandbox: up to {runner.parallelism} run(s) at once, {kind}")
+        return runner
 
 
 def _dependency_files(tree: Path) -> dict[str, bytes]:
@@ -171,12 +183,16 @@ class ValidationStage:
             runner = self._environment.prepare(head_tree, base_tree, scratch / "runs")
         except EnvironmentInstallError as exc:
             raise NoTestEnvironment(f"install failure: {exc}") from None
-        validator = Validator(
-            runner, scratch / "trees", repeats=self._repeats, progress=self._progress
-        )
-        (scratch / "trees").mkdir(parents=True, exist_ok=True)
-        self._say(Stage.VALIDATE, "baseline run of the whole test suite at head")
-        baseline = validator.baseline(head_tree, record_targets(snapshot))
+        try:
+            validator = Validator(
+                runner, scratch / "trees", repeats=self._repeats, progress=self._progress
+            )
+            (scratch / "trees").mkdir(parents=True, exist_ok=True)
+            self._say(Stage.VALIDATE, "baseline run of the whole test suite at head")
+            baseline = validator.baseline(head_tree, record_targets(snapshot))
+        except BaseException:
+            close_runner(runner)
+            raise
         if baseline.run.result is None:
             self._say(Stage.VALIDATE, f"the test suite does not run at head: {baseline.run.detail}")
         return BaselineSession(
@@ -185,7 +201,12 @@ class ValidationStage:
 
 
 class BaselineSession:
-    """The baseline at head, and validation of candidates against it."""
+    """The baseline at head, and validation of candidates against it.
+
+    It holds the runner's warm containers until `close()`, which `validate` calls when
+    it is done (the analysis' last use); use it as a context manager to close it when
+    an analysis ends before that.
+    """
 
     def __init__(
         self,
@@ -204,6 +225,16 @@ class BaselineSession:
         self._runner, self._validator = runner, validator
         self._snapshot = snapshot
 
+    def __enter__(self) -> BaselineSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the runner's containers (a later run would start new ones)."""
+        close_runner(self._runner)
+
     def failing_test_findings(self) -> list[Finding]:
         return failure_findings(
             self.baseline.failing,
@@ -214,6 +245,15 @@ class BaselineSession:
         )
 
     def validate(
+        self, candidates: Sequence[Candidate], targets: Mapping[str, frozenset[str]]
+    ) -> ValidationOutcome:
+        """Verdicts of `candidates`; the session is closed afterwards (see the class)."""
+        try:
+            return self._validate(candidates, targets)
+        finally:
+            self.close()
+
+    def _validate(
         self, candidates: Sequence[Candidate], targets: Mapping[str, frozenset[str]]
     ) -> ValidationOutcome:
         selected = select_tests(candidates, self._snapshot, self.baseline.coverage)

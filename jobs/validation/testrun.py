@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from provenfix.jobs.sandbox.runner import DockerSandbox
 from provenfix.jobs.sandbox.settings import SANDBOX_GID, SANDBOX_UID, SandboxLimits
@@ -96,7 +96,8 @@ class PlanRun:
         if result is None:
             return TestRun(None, self.detail or f"step {name} reported nothing", self.duration_s)
         if result.invalid:
-            return TestRun(None, f"invalid run: {result.invalid}", self.duration_s)
+            around = f" ({self.detail})" if self.detail else ""  # a timeout, a retried run
+            return TestRun(None, f"invalid run: {result.invalid}{around}", self.duration_s)
         detail = ""
         if result.collect_errors:
             detail = "collection error: " + _last_line(result.collect_errors[0])
@@ -107,6 +108,32 @@ class TestRunner(Protocol):
     def run_plan(self, tree: Path, plan: Plan) -> PlanRun:
         """Run the plan's steps on a copy of `tree`, in one sandbox run."""
         ...
+
+
+@runtime_checkable
+class ParallelRunner(Protocol):
+    """A runner that takes `parallelism` run_plan calls at once, from as many threads."""
+
+    @property
+    def parallelism(self) -> int: ...
+
+
+@runtime_checkable
+class ClosingRunner(Protocol):
+    """A runner holding something (warm containers) until `close()`."""
+
+    def close(self) -> None: ...
+
+
+def runner_parallelism(runner: TestRunner) -> int:
+    """How many runs `runner` takes at once (1 unless it says more)."""
+    return max(1, runner.parallelism) if isinstance(runner, ParallelRunner) else 1
+
+
+def close_runner(runner: TestRunner) -> None:
+    """Release what `runner` holds, if it holds anything."""
+    if isinstance(runner, ClosingRunner):
+        runner.close()
 
 
 def run_tests(
@@ -135,7 +162,7 @@ def lay_out_probe(
         json.dumps(
             {
                 "versions": versions,
-                "steps": [_step_json(s, step_timeout_s, pytest_args) for s in plan.steps],
+                "steps": [step_json(s, step_timeout_s, pytest_args) for s in plan.steps],
             }
         ),
         encoding="utf-8",
@@ -147,7 +174,8 @@ def driver_command(python: str = "python") -> list[str]:
     return [python, "-m", DRIVER_MODULE, f"{PROBE_DIR}/{PLAN_FILE}"]
 
 
-def _step_json(step: Step, timeout_s: float, pytest_args: Sequence[str]) -> dict[str, Any]:
+def step_json(step: Step, timeout_s: float, pytest_args: Sequence[str]) -> dict[str, Any]:
+    """A step as the driver (and the warm server) reads it."""
     out: dict[str, Any] = {
         "name": step.name,
         "pytest_args": list(pytest_args),
@@ -191,7 +219,13 @@ def collect_plan_run(stdout: str, trouble: str, duration_s: float) -> PlanRun:
 
 
 class SandboxTestRunner:
-    """The driver in a hardened container, on a throw-away copy of the tree."""
+    """The driver as a hardened container's main process, on a throw-away copy of the tree.
+
+    Kept for comparisons only; the pipeline uses jobs.validation.warm_runner (warm, or with
+    `reuse=False` a fresh container per run). Here the channel is the container's output,
+    which its init holds too: a test can open /proc/1/fd/1, write a whole passing stream
+    and kill the driver, and this runner would take it for the result.
+    """
 
     def __init__(
         self,

@@ -22,12 +22,19 @@
 4. Candidates touching disjoint lines and functions share one run; a run with
    any rejected candidate is split in halves until each verdict comes from a run
    its candidate can be blamed for. Optimizations run alone (they are timed).
+5. Runs that do not depend on each other (batches, and the halves of a split
+   batch) go to the runner at once, as many as it takes (`runner_parallelism`:
+   the warm sandbox's containers); every verdict comes from its own batch's
+   run alone, so the verdicts are those of one run after another.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -49,6 +56,7 @@ from provenfix.jobs.validation.testrun import (
     TestRun,
     TestRunner,
     run_tests,
+    runner_parallelism,
 )
 from provenfix.jobs.validation.verdicts import conclude, module_of
 
@@ -85,6 +93,9 @@ class Case:
         return not self.targets
 
 
+_Judged = tuple[dict[str, "Validation"], tuple[list[Case], ...]]
+
+
 @dataclass(frozen=True)
 class ProofRun:
     tests: tuple[str, ...]
@@ -105,17 +116,22 @@ class Validator:
         repeats: int = REPEATS,
         combine: bool = True,
         progress: Progress = no_progress,
+        parallel: int | None = None,
     ) -> None:
         self._runner = runner
         self._scratch = scratch
         self._repeats = max(1, repeats)
         self._combine = combine
         self._progress = progress
-        self._trees = 0
+        # runs at once: the runner's own count unless told (1: one after another)
+        self._parallel = max(1, parallel or runner_parallelism(runner))
+        self._trees = itertools.count()
+        self._said = threading.Lock()
         self._head_cache: dict[tuple[str, ...], tuple[Mapping[str, TestOutcome], ...]] = {}
 
     def _say(self, stage: Stage, text: str) -> None:
-        self._progress(ProgressEvent(stage, text))
+        with self._said:  # runs proceed at once; their lines one at a time
+            self._progress(ProgressEvent(stage, text))
 
     def baseline(self, head_tree: Path, record: Sequence[RecordTarget] = ()) -> Baseline:
         left_out: list[str] = []
@@ -191,8 +207,8 @@ class Validator:
                 )
                 continue
             runnable.append(Case(cand, tests, case.targets, case.replay))
-        for batch in self._batches(runnable):
-            self._judge(head_tree, baseline, batch, verdicts)
+        judged = self._judge_all(head_tree, baseline, list(self._batches(runnable)))
+        verdicts.update((case.candidate.id, judged[case.candidate.id]) for case in runnable)
         return verdicts
 
     def _static_problem(self, head_tree: Path, cand: Candidate) -> str | None:
@@ -228,13 +244,33 @@ class Validator:
                 home.append(case)
         yield from batches
 
-    def _judge(
-        self,
-        head_tree: Path,
-        baseline: Baseline,
-        batch: list[Case],
-        verdicts: dict[str, Validation],
-    ) -> None:
+    def _judge_all(
+        self, head_tree: Path, baseline: Baseline, batches: list[list[Case]]
+    ) -> dict[str, Validation]:
+        """Every batch's verdicts, split batches' halves judged in turn; up to `_parallel`
+        runs at once."""
+        verdicts: dict[str, Validation] = {}
+        if self._parallel <= 1 or not batches:
+            pending = list(reversed(batches))
+            while pending:
+                results, halves = self._judge(head_tree, baseline, pending.pop())
+                verdicts.update(results)
+                pending.extend(reversed(halves))
+            return verdicts
+        with ThreadPoolExecutor(self._parallel, thread_name_prefix="validate") as pool:
+            running: set[Future[_Judged]] = {
+                pool.submit(self._judge, head_tree, baseline, batch) for batch in batches
+            }
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results, halves = future.result()
+                    verdicts.update(results)
+                    running |= {pool.submit(self._judge, head_tree, baseline, h) for h in halves}
+        return verdicts
+
+    def _judge(self, head_tree: Path, baseline: Baseline, batch: list[Case]) -> _Judged:
+        """The batch's verdicts, or (a candidate rejected in a shared run) its two halves."""
         tests = _in_order(baseline, frozenset().union(*(c.tests for c in batch)))
         self._say(Stage.VALIDATE, f"{len(batch)} candidate(s) against {len(tests)} test(s)")
         proof = self._prove(head_tree, baseline, batch, tests)
@@ -252,10 +288,8 @@ class Validator:
         rejected = any(v.status is not ValidationStatus.PASSED for v in results.values())
         if rejected and len(batch) > 1:
             half = len(batch) // 2
-            self._judge(head_tree, baseline, batch[:half], verdicts)
-            self._judge(head_tree, baseline, batch[half:], verdicts)
-            return
-        verdicts.update(results)
+            return {}, (batch[:half], batch[half:])
+        return results, ()
 
     def _prove(
         self, head_tree: Path, baseline: Baseline, batch: list[Case], tests: tuple[str, ...]
@@ -285,8 +319,7 @@ class Validator:
     def _proof_run(
         self, head_tree: Path, baseline: Baseline, batch: list[Case], tests: tuple[str, ...]
     ) -> ProofRun:
-        tree = self._scratch / f"tree-{self._trees}"
-        self._trees += 1
+        tree = self._scratch / f"tree-{next(self._trees)}"
         shutil.copytree(head_tree, tree, symlinks=True)
         head_versions: dict[str, str] = {}
         try:

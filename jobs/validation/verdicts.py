@@ -31,6 +31,16 @@ def module_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+FAILURE_OUTPUT_LINES = 30
+FAILURE_OUTPUT_CHARS = 2000
+
+
+def _tail(message: str) -> str:
+    """The end of a failing test's output: what the code model's next round is shown."""
+    lines = message.strip().splitlines()[-FAILURE_OUTPUT_LINES:]
+    return "\n".join(lines)[-FAILURE_OUTPUT_CHARS:]
+
+
 def conclude(
     case: Case, baseline: Baseline, proof: ProofRun, replay: ReplayVerdict | None
 ) -> Validation:
@@ -82,13 +92,20 @@ def conclude(
             status=ValidationStatus.FAILED,
             detail=f"breaks {len(regressions)} test(s), e.g. {first} "
             f"(failed in {runs_failed} of {len(proof.runs)} runs): {_last_line(message)}",
+            failure_output=_tail(message),
             **common,  # type: ignore[arg-type]
         )
     if unfixed:
+        still = sorted(unfixed)[0]
+        output = next(
+            (run[still].message for run in proof.runs if still in run and run[still].message),
+            "",
+        )
         return Validation(
             status=ValidationStatus.FAILED,
             detail="does not make the failing test(s) pass in every run: "
             + ", ".join(sorted(unfixed)),
+            failure_output=_tail(output),
             **common,  # type: ignore[arg-type]
         )
     if replay is not None and replay.problem:

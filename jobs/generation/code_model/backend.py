@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -17,6 +17,28 @@ MODEL_EXTRA_HINT = "pip install 'provenfix[model]' (install torch==2.13.0 first 
 class ChatMessage:
     role: Role
     content: str
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """What one `complete` call cost, in tokens."""
+
+    prompt: int  # the conversation, read once (per request, for a server asked several times)
+    completion: int  # over all returned answers
+
+
+class Completions(list[str]):
+    """The answers of one `complete` call, and their token counts when the backend knows
+    them. A list of the answers' texts, so a caller that wants only those needs nothing
+    else (and a backend may still return a plain list: see `usage_of`)."""
+
+    def __init__(self, answers: Iterable[str] = (), *, usage: TokenUsage | None = None) -> None:
+        super().__init__(answers)
+        self.usage = usage
+
+
+def usage_of(answers: Sequence[str]) -> TokenUsage | None:
+    return answers.usage if isinstance(answers, Completions) else None
 
 
 class ModelError(ProvenFixError):
@@ -74,7 +96,7 @@ class CodeModel(Protocol):
     answer continues it and includes it. A backend stops
     generating once `deadline_s` seconds have passed since the call started and
     returns what it has (possibly cut short); it raises ModelError only when it
-    cannot answer at all.
+    cannot answer at all. A backend that counts tokens returns `Completions`.
     """
 
     name: str

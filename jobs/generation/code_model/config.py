@@ -8,6 +8,8 @@
     PROVENFIX_MODEL_MAX_NEW_TOKENS  per answer (default 512)
     PROVENFIX_MODEL_TEMPERATURE     of the sampled answers (default 0.8)
     PROVENFIX_MODEL_BUDGET_S  seconds of generation per analysis, all functions (default 600)
+    PROVENFIX_MODEL_ROUNDS    rounds per function: best-of-N, then again with the failures (3)
+    PROVENFIX_MODEL_TARGET_BUDGET_S  seconds of generation per function, all rounds (300)
     PROVENFIX_MODEL_MAX_TARGETS     functions rewritten per analysis (default 10)
     PROVENFIX_MODEL_QUANTIZE  int8 (default on CPUs) | none
     PROVENFIX_MODEL_DEVICE    cpu (default) | cuda
@@ -15,7 +17,7 @@
     PROVENFIX_MODEL_THREADS   CPU threads (default: all this process may use)
 
 The repository's own config can switch the model off or ask for fewer samples
-(`model:` in .github/provenfix.yml), never point it somewhere else: the server a
+or rounds (`model:` in .github/provenfix.yml), never point it somewhere else: the server a
 worker talks to is the operator's choice, not the pull request's.
 """
 
@@ -43,6 +45,8 @@ class ModelOptions:
     temperature: float = 0.8
     time_budget_s: float = 600.0
     max_targets: int = 10
+    rounds: int = 3
+    target_budget_s: float = 300.0
     quantize: str | None = "int8"
     device: str = "cpu"
     dtype: str = "float32"
@@ -102,6 +106,10 @@ def model_options(reader: SettingsReader, *, cache_dir: Path | None = None) -> M
         temperature=reader.decimal("PROVENFIX_MODEL_TEMPERATURE", 0.8, low=0.0, high=2.0),
         time_budget_s=reader.decimal("PROVENFIX_MODEL_BUDGET_S", 600.0, low=1.0, high=86_400.0),
         max_targets=reader.integer("PROVENFIX_MODEL_MAX_TARGETS", 10, low=1, high=100),
+        rounds=reader.integer("PROVENFIX_MODEL_ROUNDS", 3, low=1, high=5),
+        target_budget_s=reader.decimal(
+            "PROVENFIX_MODEL_TARGET_BUDGET_S", 300.0, low=1.0, high=86_400.0
+        ),
         quantize=quantize,
         device=device,
         dtype=dtype,

@@ -17,7 +17,13 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from provenfix.jobs.generation.code_model.backend import ChatMessage, ModelError, UsageStats
+from provenfix.jobs.generation.code_model.backend import (
+    ChatMessage,
+    Completions,
+    ModelError,
+    TokenUsage,
+    UsageStats,
+)
 
 
 class OpenAICompatibleModel:
@@ -42,6 +48,7 @@ class OpenAICompatibleModel:
         self.name = name or model
         self.prefill = prefill
         self.stats = UsageStats()
+        self._usage_reports = 0  # responses that said what they cost (`usage`)
 
     def complete(
         self,
@@ -57,6 +64,7 @@ class OpenAICompatibleModel:
             return []
         started = time.monotonic()
         stop_at = started + deadline_s
+        counted = (self._usage_reports, self.stats.prompt_tokens, self.stats.generated_tokens)
         chat = [{"role": m.role, "content": m.content} for m in messages]
         begun = messages[-1].content if self.prefill and messages[-1].role == "assistant" else ""
         if temperature <= 0 or samples == 1:  # greedy: one answer, the same every time
@@ -72,7 +80,12 @@ class OpenAICompatibleModel:
                 answers += more  # fewer than n came back: the server ignores n; ask again
         self.stats.calls += 1
         self.stats.seconds += time.monotonic() - started
-        return [begun + answer for answer in answers[:samples]]
+        usage = None
+        if self._usage_reports > counted[0]:  # the server said what the requests cost
+            usage = TokenUsage(
+                self.stats.prompt_tokens - counted[1], self.stats.generated_tokens - counted[2]
+            )
+        return Completions((begun + answer for answer in answers[:samples]), usage=usage)
 
     def _request(
         self,
@@ -122,6 +135,7 @@ class OpenAICompatibleModel:
             raise ModelError(f"{self._url} answered without `choices`")
         usage = payload.get("usage")
         if isinstance(usage, dict):
+            self._usage_reports += 1
             self.stats.prompt_tokens += int(usage.get("prompt_tokens") or 0)
             self.stats.generated_tokens += int(usage.get("completion_tokens") or 0)
         answers: list[str] = []

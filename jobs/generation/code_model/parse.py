@@ -21,6 +21,7 @@ from provenfix.jobs.report import Candidate, SuggestionKind
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.M | re.S)
 _CODE_LANGS = {"", "python", "py", "python3", "py3"}
+UNCHANGED = "the answer is the unchanged function"  # dropped before validation, re-sampled
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _place(
         return "the rewritten function could not be found again in the file"
     key = normalized(new)
     if key == normalized(original):
-        return "the answer is the unchanged function"
+        return UNCHANGED
     return Rewrite(
         lines=new_lines,
         patched=patched,

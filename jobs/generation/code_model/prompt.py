@@ -34,6 +34,10 @@ SYSTEM = (
     "You are an expert Python developer who fixes code with small, precise changes. "
     "You answer with one complete function in a single ```python code block and nothing else."
 )
+SYSTEM_LINES = (  # when only the suspicious lines are asked for
+    "You are an expert Python developer who fixes code with small, precise changes. "
+    "You answer with the corrected lines in a single ```python code block and nothing else."
+)
 _MAX_DIFF_LINES = 40
 _MAX_TEST_LINES = 40
 
@@ -136,12 +140,16 @@ def build_messages(
     prefill: bool = False,
     show_change: bool = True,
     examples: ExampleSource | None = None,
+    feedback: str = "",
+    span: tuple[int, int] | None = None,
 ) -> list[ChatMessage]:
     """The conversation for one target. With `prefill`, the answer is begun for the model
     (a last, assistant message: the fence, the signature and the docstring as they are),
     so it writes only the body: fewer tokens, and the same name and signature. With
     `examples`, the closest accepted fixes of the target's rules come before the
-    instruction."""
+    instruction; so does `feedback` (what earlier rounds tried: see .repair_loop). With
+    `span` (first, last line of the file), only those lines of the function are asked for
+    (see .narrow)."""
     lines = target.text.splitlines()
     tree = ast.parse(target.text)
     func = find_def(tree, target.start, target.name)
@@ -164,6 +172,10 @@ def build_messages(
     accepted = examples_part(gather(examples, (f.rule_id for f in target.findings), function))
     if accepted:
         parts.append(accepted)
+    if feedback:
+        parts.append(feedback)
+    if span is not None and target.mode == "repair":
+        return _lines_asked(target, lines, span, parts, prefill=prefill)
     if target.mode == "simplify":
         parts.append(
             f"Rewrite `{target.name}` as a simpler equivalent: less branching and nesting, the "
@@ -185,6 +197,25 @@ def build_messages(
 
 
 DOCSTRING_PLACEHOLDER = '"""..."""'  # in a begun answer: "the docstring shown above"
+
+
+def _lines_asked(
+    target: Target, lines: list[str], span: tuple[int, int], parts: list[str], *, prefill: bool
+) -> list[ChatMessage]:
+    first, last = span
+    shown = textwrap.dedent("\n".join(lines[first - 1 : last]))
+    at = f"line {first}" if first == last else f"lines {first}-{last}"
+    parts.append(
+        f"The bug is most likely in {at} of `{target.path}`, in `{target.name}`:\n"
+        f"```python\n{shown}\n```\n"
+        f"Fix it by rewriting only {at}; the rest of `{target.name}` stays as it is."
+    )
+    parts.append(
+        f"Answer with the new text of {at} only (as many lines as the fix needs, the same "
+        "indentation as shown) in one ```python block."
+    )
+    messages = [ChatMessage("system", SYSTEM_LINES), ChatMessage("user", "\n\n".join(parts))]
+    return [*messages, ChatMessage("assistant", "```python\n")] if prefill else messages
 
 
 def _base_function(

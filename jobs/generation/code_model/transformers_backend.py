@@ -24,8 +24,10 @@ from typing import Any
 from provenfix.jobs.generation.code_model.backend import (
     MODEL_EXTRA_HINT,
     ChatMessage,
+    Completions,
     ModelError,
     ModelUnavailable,
+    TokenUsage,
     UsageStats,
 )
 from provenfix.jobs.generation.code_model.decoding import (
@@ -237,7 +239,7 @@ class TransformersModel:
         )
         if time.monotonic() > stop_at:
             self.stats.stopped_by_deadline += 1
-        return texts
+        return Completions(texts, usage=TokenUsage(int(ids.shape[1]), sum(lengths)))
 
     def _encode(self, messages: Sequence[ChatMessage]) -> tuple[Any, str]:
         """Token ids of the conversation, and the begun answer (a last assistant message)."""

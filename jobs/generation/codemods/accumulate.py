@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import libcst as cst
-import libcst.matchers as m
 
 from provenfix.jobs.generation.codemods.framework import (
     Block,
@@ -17,6 +16,7 @@ from provenfix.jobs.generation.codemods.syntax import (
     assigned_name,
     attr_call,
     call,
+    find_all,
     is_empty_list,
     is_name,
     leading_comments,
@@ -91,8 +91,8 @@ def _scope_sensitive(
     `yield` is not allowed there, `:=` may not rebind the loop variable, and
     `await` inside a generator expression makes it asynchronous.
     """
-    pattern = m.Yield() | m.NamedExpr() if await_ok else m.Yield() | m.NamedExpr() | m.Await()
-    return any(m.findall(e, pattern) for e in (expr, cond) if e is not None)
+    kinds = (cst.Yield, cst.NamedExpr) if await_ok else (cst.Yield, cst.NamedExpr, cst.Await)
+    return any(find_all(e, kinds) for e in (expr, cond) if e is not None)
 
 
 def _comp_for(loop: cst.For, cond: cst.BaseExpression | None) -> cst.CompFor:

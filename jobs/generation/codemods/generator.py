@@ -1,10 +1,11 @@
-"""Runs the codemods over every function a change touched and keeps what parses."""
+"""Runs the codemods over the functions of a changed file and keeps what parses (libcst:
+imported by jobs.generation.codemods.focus only when a function is rewritten)."""
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -24,11 +25,14 @@ from provenfix.jobs.generation.codemods.framework import Codemod, FunctionInfo, 
 from provenfix.jobs.generation.codemods.hunks import minimal_candidate
 from provenfix.jobs.generation.codemods.lookups import HoistLoopLookup, ListMembershipToSet
 from provenfix.jobs.generation.codemods.repairs import MutableDefaultArg, OpenWithBlock
+from provenfix.jobs.generation.codemods.spans import Span, preorder_functions
+from provenfix.jobs.generation.codemods.spans import touched_spans as _touched_spans
 from provenfix.jobs.generation.edits import EditError, apply_candidates, parse_error
-from provenfix.jobs.report import Candidate, ChangedFile, Finding
-from provenfix.jobs.snapshot import FileVersions, Snapshot
+from provenfix.jobs.report import Candidate
+from provenfix.jobs.snapshot import FileVersions
 
 Ancestors = tuple[cst.CSTNode, ...]  # the ancestors of a function, module first
+Located = tuple[cst.FunctionDef, Ancestors, int, int]  # with its `def` line and column
 
 
 def default_codemods() -> list[Codemod]:
@@ -47,83 +51,93 @@ def default_codemods() -> list[Codemod]:
     ]
 
 
-class CodemodGenerator:
-    """Candidates from libcst codemods, one per application, on touched functions only.
+class FileCodemods:
+    """The codemods over one changed file's touched functions.
 
     A function is touched when a line the change added lies in its own code (not
-    only in a function nested in it). Each candidate is named `codemod:<name>`,
-    replaces the smallest run of whole lines holding the edit, applies to the
-    head text and leaves a file that parses.
+    only in a function nested in it); `spans` holds them, found with `ast`. The
+    libcst module is parsed when candidates are first asked for, and each
+    function's candidates are made once: `codemod:<name>`, replacing the smallest
+    run of whole lines holding the edit, applying to the head text and leaving a
+    file that parses. They link no finding (jobs.generation.codemods.hunks.
+    linked_findings does, once the findings are known).
     """
 
-    name = "codemods"
-
     def __init__(
-        self, codemods: Sequence[Codemod] | None = None, *, max_per_function: int = 20
+        self,
+        versions: FileVersions,
+        codemods: Sequence[Codemod],
+        max_per_function: int,
+        spans: dict[int, Span] | None = None,
     ) -> None:
-        self.codemods = list(codemods) if codemods is not None else default_codemods()
-        self.max_per_function = max_per_function
+        self.path, self.text = versions.change.path, versions.head.text
+        self.spans = _touched_spans(self.text, versions.change) if spans is None else spans
+        self._codemods, self._max_per_function = codemods, max_per_function
+        self._parsed: tuple[ModuleInfo, dict[int, Located]] | None = None
+        self._unparsable = False
+        self._made: dict[int, list[Candidate]] = {}
 
-    def generate(self, findings: Sequence[Finding], snapshot: Snapshot) -> list[Candidate]:
-        candidates: dict[str, Candidate] = {}
-        for versions in snapshot.files:
-            for cand in self._file(versions, findings):
-                candidates.setdefault(cand.id, cand)
-        return list(candidates.values())
+    def candidates(self, indexes: Iterable[int]) -> list[Candidate]:
+        """The candidates of the touched functions `indexes` (preorder indexes, as in
+        `spans`), function by function in file order."""
+        wanted = sorted(i for i in set(indexes) if i in self.spans)
+        for index in wanted:
+            if index not in self._made:
+                self._made[index] = list(self._function(index))
+        return [cand for index in wanted for cand in self._made[index]]
 
-    def _file(self, versions: FileVersions, findings: Sequence[Finding]) -> Iterator[Candidate]:
-        path, text = versions.change.path, versions.head.text
-        touched_spans = _touched_spans(text, versions.change)
-        if not touched_spans:  # the cheap check first: most changed lines are not in functions
+    def _function(self, index: int) -> Iterator[Candidate]:
+        parsed = self._parse()
+        if parsed is None or index not in parsed[1]:
             return
-        try:
-            # A fresh parse: nothing else holds the tree, so the metadata wrapper's deep
-            # copy (a third of the codemods' time on a large change) is not needed.
-            module_node = cst.parse_module(text)
-        except cst.ParserSyntaxError:
-            return
-        module = ModuleInfo(module_node)
-        file_findings = [f for f in findings if f.path == path]
-        for func, ancestors, def_line, column in _locate(module_node, touched_spans, text):
-            info = FunctionInfo(func, module, " " * column)
-            render = _FunctionRender(ancestors, func, def_line)
-            sites = ((codemod, site) for codemod in self.codemods for site in codemod.sites(info))
-            made = 0
-            for codemod, site in sites:
-                cand = self._candidate(path, text, render, site, codemod, file_findings)
-                if cand is not None:
-                    yield cand
-                    made += 1
-                    if made >= self.max_per_function:
-                        break
+        module, located = parsed
+        func, ancestors, def_line, column = located[index]
+        info = FunctionInfo(func, module, " " * column)
+        render = _FunctionRender(ancestors, func, def_line)
+        sites = ((codemod, site) for codemod in self._codemods for site in codemod.sites(info))
+        made = 0
+        for codemod, site in sites:
+            cand = _candidate(self.path, self.text, render, site, codemod)
+            if cand is not None:
+                yield cand
+                made += 1
+                if made >= self._max_per_function:
+                    break
 
-    @staticmethod
-    def _candidate(
-        path: str,
-        text: str,
-        render: _FunctionRender,
-        site: Site,
-        codemod: Codemod,
-        findings: Sequence[Finding],
-    ) -> Candidate | None:
-        before, after, first_line = render.texts(site)
-        cand = minimal_candidate(
-            path,
-            before,
-            after,
-            kind=codemod.kind,
-            source=f"codemod:{codemod.name}",
-            description=site.description,
-            findings=findings,
-            first_line=first_line,
-        )
-        if cand is None:
-            return None
-        try:
-            new_text = apply_candidates(text, [cand])
-        except EditError:
-            return None
-        return cand if parse_error(path, new_text) is None else None
+    def _parse(self) -> tuple[ModuleInfo, dict[int, Located]] | None:
+        if self._parsed is None and not self._unparsable:
+            try:
+                # A fresh parse: nothing else holds the tree, so the metadata wrapper's
+                # deep copy (a third of the codemods' time on a large change) is not needed.
+                module_node = cst.parse_module(self.text)
+            except cst.ParserSyntaxError:
+                self._unparsable = True
+                return None
+            located = _locate(module_node, self.spans, self.text)
+            self._parsed = (ModuleInfo(module_node), dict(zip(self.spans, located, strict=False)))
+        return self._parsed
+
+
+def _candidate(
+    path: str, text: str, render: _FunctionRender, site: Site, codemod: Codemod
+) -> Candidate | None:
+    before, after, first_line = render.texts(site)
+    cand = minimal_candidate(
+        path,
+        before,
+        after,
+        kind=codemod.kind,
+        source=f"codemod:{codemod.name}",
+        description=site.description,
+        first_line=first_line,
+    )
+    if cand is None:
+        return None
+    try:
+        new_text = apply_candidates(text, [cand])
+    except EditError:
+        return None
+    return cand if parse_error(path, new_text) is None else None
 
 
 _MARKER = "__provenfix_codemod_marker__"
@@ -175,54 +189,11 @@ def _only_child(parent: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.
     raise ValueError(f"{type(old).__name__} is not a child of {type(parent).__name__}")
 
 
-Span = tuple[int, int, int, int]  # first line (decorators included), def line, last, column
-
-
-def _touched_spans(text: str, change: ChangedFile) -> dict[int, Span]:
-    """By preorder index among the module's functions: the functions with an added line in
-    their own code (not only in a function nested in them). Found with `ast` (C-fast);
-    libcst's position metadata would render the whole module to compute the same."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError):
-        return {}
-    spans = [
-        (
-            min([node.lineno, *(d.lineno for d in node.decorator_list)]),
-            node.lineno,
-            node.end_lineno or node.lineno,
-            node.col_offset,
-        )
-        for node in _preorder_functions(tree)
-    ]
-    added = {line for r in change.added for line in range(r.start, r.end + 1)}
-    touched: dict[int, Span] = {}
-    for index, span in enumerate(spans):
-        start, _, end, _ = span
-        own = {line for line in added if start <= line <= end}
-        for inner_start, _, inner_end, _ in spans:
-            if own and start < inner_start <= end:  # a function nested in this one
-                own -= set(range(inner_start, inner_end + 1))
-        if own:
-            touched[index] = span
-    return touched
-
-
-def _preorder_functions(node: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-            yield child
-        if not isinstance(child, ast.expr):  # expressions hold no `def` (handlers, cases do)
-            yield from _preorder_functions(child)
-
-
-def _locate(
-    module: cst.Module, touched: Mapping[int, Span], text: str
-) -> list[tuple[cst.FunctionDef, Ancestors, int, int]]:
+def _locate(module: cst.Module, touched: Mapping[int, Span], text: str) -> list[Located]:
     """The touched libcst functions with their ancestors, `def` line and column. Both
     parsers list a module's functions in the same source order; a mismatch (never
     seen) falls back to libcst's own positions."""
-    functions = _functions(module)
+    functions = _functions_quickly(module)
     names = _ast_names(text)
     if len(functions) != len(names) or any(
         f.name.value != name for (f, _), name in zip(functions, names, strict=True)
@@ -235,12 +206,10 @@ def _locate(
 
 
 def _ast_names(text: str) -> list[str]:
-    return [f.name for f in _preorder_functions(ast.parse(text))]
+    return [f.name for f in preorder_functions(ast.parse(text))]
 
 
-def _locate_slowly(
-    module: cst.Module, touched: Mapping[int, Span]
-) -> list[tuple[cst.FunctionDef, Ancestors, int, int]]:
+def _locate_slowly(module: cst.Module, touched: Mapping[int, Span]) -> list[Located]:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions: Mapping[cst.CSTNode, CodeRange] = wrapper.resolve(PositionProvider)
     functions = _functions(module)
@@ -273,4 +242,30 @@ def _functions(module: cst.Module) -> list[tuple[cst.FunctionDef, Ancestors]]:
             stack.pop()
 
     module.visit(Collect())
+    return found
+
+
+# The fields through which a statement holds other statements, in source order.
+_STATEMENT_FIELDS = ("body", "handlers", "orelse", "finalbody", "cases")
+
+
+def _functions_quickly(module: cst.Module) -> list[tuple[cst.FunctionDef, Ancestors]]:
+    """What `_functions` finds, by reading the statement fields: a libcst visitor rebuilds
+    every node it enters (a third of a second on a 3000-line module). `_locate` checks the
+    result against `ast`'s functions."""
+    found: list[tuple[cst.FunctionDef, Ancestors]] = []
+
+    def walk(node: cst.CSTNode, path: Ancestors) -> None:
+        for field in _STATEMENT_FIELDS:
+            value = getattr(node, field, None)
+            for child in value if isinstance(value, tuple | list) else (value,):
+                if not isinstance(child, cst.CSTNode) or isinstance(
+                    child, cst.BaseExpression | cst.SimpleStatementLine
+                ):
+                    continue
+                if isinstance(child, cst.FunctionDef):
+                    found.append((child, path))
+                walk(child, (*path, child))
+
+    walk(module, (module,))
     return found

@@ -57,15 +57,9 @@ def minimal_candidate(
     replacement = "".join(after[first:end_after])
     start = first_line + first
     end = first_line + end_before - 1
-    lines = LineRange(start, end)
-    finding_ids = tuple(
-        f.id
-        for f in findings
-        if f.path == path and lines.overlaps(LineRange(f.start_line, max(f.start_line, f.end_line)))
-    )
     return Candidate(
         id=candidate_id(path, start, original, replacement, source),
-        finding_ids=finding_ids,
+        finding_ids=linked_findings(path, LineRange(start, end), findings),
         kind=kind,
         source=source,
         path=path,
@@ -74,4 +68,13 @@ def minimal_candidate(
         original=original,
         replacement=replacement,
         description=description,
+    )
+
+
+def linked_findings(path: str, lines: LineRange, findings: Sequence[Finding]) -> tuple[str, ...]:
+    """The findings of the file at `path` whose lines overlap `lines`, in their order."""
+    return tuple(
+        f.id
+        for f in findings
+        if f.path == path and lines.overlaps(LineRange(f.start_line, max(f.start_line, f.end_line)))
     )

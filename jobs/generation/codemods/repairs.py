@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import libcst as cst
-import libcst.matchers as m
 
 from provenfix.jobs.generation.codemods.framework import (
     Block,
@@ -15,6 +14,7 @@ from provenfix.jobs.generation.codemods.framework import (
 from provenfix.jobs.generation.codemods.syntax import (
     assign,
     dotted,
+    find_all,
     line,
     method_call,
     moved_comments,
@@ -274,7 +274,7 @@ class MutableDefaultArg:
         if not mutable:
             return False
         # evaluated inside the function now: its names must not mean something else there
-        names = {n.value for n in m.findall(default, m.Name()) if isinstance(n, cst.Name)}
+        names = {n.value for n in find_all(default, cst.Name)}
         return not names & fn.bound
 
 

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import libcst as cst
-import libcst.matchers as m
+
+N = TypeVar("N", bound=cst.CSTNode)
+
+
+def find_all(node: cst.CSTNode, kind: type[N] | tuple[type[N], ...]) -> list[N]:
+    """`node` and its descendants of `kind`, in source order (what `libcst.matchers.findall`
+    finds for a bare type, without importing libcst.matchers: a quarter of a second)."""
+    found: list[N] = []
+
+    class Find(cst.CSTVisitor):
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            if isinstance(visited, kind):
+                found.append(visited)
+            return True
+
+    node.visit(Find())
+    return found
 
 
 def is_name(node: cst.CSTNode | None, value: str | None = None) -> bool:
@@ -92,11 +109,11 @@ def attr_call(receiver: str, method: str, *args: cst.BaseExpression) -> cst.Call
 
 def moved_comments(removed: cst.CSTNode, kept: Sequence[cst.CSTNode] = ()) -> list[cst.EmptyLine]:
     """Comments of `removed` that are not inside `kept`, as lines to put elsewhere."""
-    kept_ids = {id(c) for k in kept for c in m.findall(k, m.Comment())}
+    kept_ids = {id(c) for k in kept for c in find_all(k, cst.Comment)}
     return [
         cst.EmptyLine(comment=cst.Comment(c.value))
-        for c in m.findall(removed, m.Comment())
-        if isinstance(c, cst.Comment) and id(c) not in kept_ids
+        for c in find_all(removed, cst.Comment)
+        if id(c) not in kept_ids
     ]
 
 

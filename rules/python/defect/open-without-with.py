@@ -25,6 +25,16 @@ def one_liners(path):
     return json.load(open(path))
 
 
+def bound_method(path, lines):
+    # ruleid: open-without-with
+    write = open(path, "a").write
+    for line in lines:
+        write(line)
+    # ok: open-without-with
+    read = open
+    return read
+
+
 def closed_in_finally(path):
     # ok: open-without-with
     fh = open(path)

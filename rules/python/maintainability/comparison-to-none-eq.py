@@ -20,3 +20,8 @@ def lookup(cache, key, session, User):
     if value is None:
         return None
     return missing, both, active, stmt, blanks
+
+
+def first_unset(values):
+    # ruleid: comparison-to-none-eq
+    return [k for k, v in values.items() if v == None][0]

@@ -11,3 +11,12 @@ def describe(user, session, Order):
     if user.email is not None:
         return user.email
     return paid
+
+
+def first_set(values, frame):
+    first = [v for v in values
+             # ruleid: comparison-to-none-ne
+             if v is not None][0]
+    # ok: comparison-to-none-ne
+    present = frame[frame["name"] != None]
+    return first, present

@@ -14,3 +14,12 @@ def settings(config, overrides):
     # ok: dict-get-none-default
     proxy = getattr(config, "proxy", None)
     return token, timeout, retries, mode, proxy
+
+
+def resolve(names, table):
+    lookup = table.get  # the bound method stored in a local
+    # ruleid: dict-get-none-default
+    found = [lookup(name) for name in names]
+    # ok: dict-get-none-default
+    defaults = [lookup(name, 0) for name in names]
+    return found, defaults

@@ -15,3 +15,21 @@ def calculate(expression, request, model):
     # ok: eval-exec-dynamic
     model.eval()
     return result, value, const
+
+
+evaluate = eval  # the builtin stored in a name
+
+
+def indirect(expression, source):
+    import builtins
+    from builtins import exec as run_code
+
+    # ruleid: eval-exec-dynamic
+    first = evaluate(expression)
+    # ruleid: eval-exec-dynamic
+    second = builtins.eval(expression)
+    # ruleid: eval-exec-dynamic
+    run_code(source)
+    # ok: eval-exec-dynamic
+    third = evaluate("2 ** 8")
+    return first, second, third

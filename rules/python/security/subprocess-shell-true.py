@@ -1,4 +1,5 @@
 import asyncio
+import functools
 import subprocess
 from subprocess import check_output
 
@@ -24,3 +25,21 @@ async def run_async(user_cmd):
     # ruleid: subprocess-shell-true
     proc = await asyncio.create_subprocess_shell(user_cmd)
     return await proc.wait()
+
+
+def indirect(name, dest):
+    run = subprocess.check_output  # the function stored in a local
+    # ruleid: subprocess-shell-true
+    listing = run("ls " + dest, shell=True)
+    shell_run = functools.partial(subprocess.run, shell=True, check=True)
+    # ruleid: subprocess-shell-true
+    shell_run(f"rm -rf {dest}/{name}")
+    options = {"shell": True, "text": True}
+    # ruleid: subprocess-shell-true
+    found = subprocess.check_output("find " + dest, **options)
+    # ok: subprocess-shell-true
+    run(["ls", dest])
+    safe = {"shell": False}
+    # ok: subprocess-shell-true
+    subprocess.call("echo " + name, **safe)
+    return listing, found

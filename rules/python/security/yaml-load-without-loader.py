@@ -14,9 +14,17 @@ def read(path, text):
     return config, extra, safe, explicit
 
 
+def module_alias(text):
+    import yaml as yy
+
+    # ruleid: yaml-load-without-loader
+    return yy.load(text)
+
+
 def other_spellings(text):
     from yaml import load
 
-    # only the `yaml.load` spelling is matched, so that the fix's `yaml.` name exists
-    # todoruleid: yaml-load-without-loader
+    # a name bound by `from yaml import load` is yaml-load-aliased-without-loader's (no fix:
+    # `yaml.` may not be imported)
+    # ok: yaml-load-without-loader
     return load(text)
